@@ -1,0 +1,710 @@
+-- Owner of the quill-backend process: lazy spawn, initialize handshake,
+-- request/notify, backend->editor requests, shutdown, restart after a crash.
+--
+-- Threading rule: libuv callbacks (read, exit, timers) only touch plain Lua
+-- state and uv handles; everything that may reach the editor API runs after
+-- one vim.schedule per read batch.
+local rpc = require('quill.rpc')
+local config = require('quill.config')
+local uv = vim.uv or vim.loop
+
+local M = {}
+
+M.client_info = { name = 'quill.nvim', version = '0.1.0' }
+
+M.errors = {
+  -- JSON-RPC / contract codes (negative) come from the backend.
+  ParseError = -32700,
+  InvalidRequest = -32600,
+  MethodNotFound = -32601,
+  InvalidParams = -32602,
+  InternalError = -32603,
+  ServerNotInitialized = -32002,
+  RequestCancelled = -32800,
+  ProviderError = -32000,
+  -- Client-side codes (positive) are made here and never sent on the wire.
+  BackendUnavailable = 1, -- the binary could not be started
+  BackendExited = 2, -- the process exited (or was stopped) before answering
+  Timeout = 3, -- no answer within request_timeout_ms
+}
+
+-- Requests that may legitimately run long; the backend enforces its own limits.
+local UNTIMED = { ['chat/send'] = true }
+-- How long stop() waits at each step (shutdown/exit, SIGTERM, SIGKILL).
+local STOP_STEPS_MS = { 500, 250, 250 }
+-- After the exit callback, how long to wait for stdout EOF before finishing.
+local EOF_GRACE_MS = 200
+
+local proc = nil -- the current process record (see spawn)
+local next_id = 0
+local pending = {} -- id -> { method, cb, proc, data, sent, timer }
+local request_handlers = {}
+local notification_handlers = {}
+local spawns = 0
+local autocmd_created = false
+
+-- Plugin root: this file is <root>/lua/quill/backend.lua.
+local function find_root()
+  local src = debug.getinfo(1, 'S').source
+  if src:sub(1, 1) == '@' then
+    src = src:sub(2)
+  end
+  return vim.fn.fnamemodify(src, ':p:h:h:h')
+end
+
+M.root = find_root()
+
+local function close_handle(h)
+  if h and not h:is_closing() then
+    h:close()
+  end
+end
+
+-- Safe in uv callbacks: plain file I/O, no editor API.
+local function log_line(path, level, msg)
+  local fd = path and uv.fs_open(path, 'a', 420)
+  if not fd then
+    return
+  end
+  uv.fs_write(fd, os.date('!%Y-%m-%dT%H:%M:%SZ') .. ' ' .. level .. ' [quill.nvim] ' .. msg .. '\n', -1)
+  uv.fs_close(fd)
+end
+
+-- vim.json encodes {} as [], but params/results are objects.
+local function object_or_nil(t)
+  if type(t) == 'table' and next(t) == nil and getmetatable(t) == nil then
+    return vim.empty_dict()
+  end
+  return t
+end
+
+local function notify(msg, level)
+  vim.notify(msg, level or vim.log.levels.WARN)
+end
+
+-- Returns the binary path and where it came from.
+function M.resolve_cmd()
+  local cfg = config.get()
+  if cfg.backend_cmd then
+    return vim.fn.expand(cfg.backend_cmd), "option 'backend_cmd'"
+  end
+  local env = vim.env.QUILL_BACKEND
+  if env and env ~= '' then
+    return env, '$QUILL_BACKEND'
+  end
+  return M.root .. '/build/quill-backend', 'default location'
+end
+
+function M.log_file()
+  return vim.fn.fnamemodify(vim.fn.expand(config.get().log_file), ':p')
+end
+
+-- The params of `initialize`, built from the current config.
+function M._initialize_params()
+  local cfg = config.get()
+  local root = vim.fn.fnamemodify(vim.fn.expand(cfg.workspace_root or uv.cwd()), ':p')
+  if #root > 1 then
+    root = root:gsub('/+$', '')
+  end
+  local params = {
+    clientInfo = { name = M.client_info.name, version = M.client_info.version },
+    workspaceRoot = root,
+    timeouts = {
+      connectMs = cfg.timeouts.connect_ms,
+      firstByteMs = cfg.timeouts.first_byte_ms,
+      idleMs = cfg.timeouts.idle_ms,
+    },
+  }
+  local provider = {}
+  if cfg.host then
+    provider.host = cfg.host
+  end
+  if next(cfg.headers) then
+    provider.headers = cfg.headers
+  end
+  if next(provider) then
+    params.provider = provider
+  end
+  return params
+end
+
+-- Default writer; tests replace M._write to capture what would be sent.
+function M._write(data, p)
+  if not p or p.exited or not p.stdin or p.stdin:is_closing() then
+    return false
+  end
+  p.stdin:write(data)
+  return true
+end
+
+local function run_callback(what, fn, ...)
+  local ok, err = pcall(fn, ...)
+  if not ok then
+    notify('quill: ' .. what .. ' failed: ' .. tostring(err), vim.log.levels.ERROR)
+  end
+end
+
+-- Finish a request exactly once: stop its timer, call its callback.
+local function complete(id, err, result)
+  local entry = pending[id]
+  if not entry then
+    return
+  end
+  pending[id] = nil
+  if entry.timer then
+    entry.timer:stop()
+    close_handle(entry.timer)
+  end
+  if entry.cb then
+    run_callback('callback of ' .. entry.method, entry.cb, err, result)
+  end
+end
+
+local function new_id()
+  next_id = next_id + 1
+  return next_id
+end
+
+-- Requests sent (or queued) to process `p` that have no answer yet.
+local function fail_pending(p, err)
+  local ids = {}
+  for id, entry in pairs(pending) do
+    if entry.proc == p then
+      table.insert(ids, id)
+    end
+  end
+  table.sort(ids)
+  for _, id in ipairs(ids) do
+    complete(id, err)
+  end
+end
+
+local function exit_description(p)
+  return string.format('code %s, signal %s', tostring(p.code), tostring(p.signal))
+end
+
+-- Final bookkeeping for a process that exited (or is being abandoned). Main loop only; idempotent.
+local function finish(p)
+  if p.finished then
+    return
+  end
+  p.finished = true
+  if p.eof_timer then
+    p.eof_timer:stop()
+    close_handle(p.eof_timer)
+  end
+  close_handle(p.stdin)
+  close_handle(p.stdout)
+  close_handle(p.stderr)
+  if proc == p then
+    proc = nil
+  end
+  local waiters = p.ready_waiters
+  p.ready_waiters = {}
+  if p.stopping then
+    local err = { code = M.errors.BackendExited, message = 'quill backend stopped' }
+    fail_pending(p, err)
+    for _, fn in ipairs(waiters) do
+      run_callback('start callback', fn, err)
+    end
+    return
+  end
+  local what = exit_description(p)
+  local err = {
+    code = M.errors.BackendExited,
+    message = 'quill backend exited (' .. what .. ')',
+    data = { code = p.code, signal = p.signal, stderr = p.last_stderr },
+  }
+  log_line(p.log_file, 'WARN', 'backend exited unexpectedly (' .. what .. ')')
+  fail_pending(p, err)
+  for _, fn in ipairs(waiters) do
+    run_callback('start callback', fn, err)
+  end
+  local msg = 'quill: backend exited (' .. what .. '), restarting on next request'
+  if p.last_stderr then
+    msg = msg .. '\nstderr: ' .. p.last_stderr
+  end
+  notify(msg, vim.log.levels.WARN)
+end
+
+-- uv context: schedule finish once the process is gone and stdout is drained
+-- (so responses it wrote before dying are dispatched first).
+local function maybe_finish(p)
+  if p.exited and p.eof and not p.finish_scheduled then
+    p.finish_scheduled = true
+    vim.schedule(function()
+      finish(p)
+    end)
+  end
+end
+
+local function handle_response(msg)
+  local err = msg.error
+  if err == vim.NIL then
+    err = nil
+  end
+  local result = msg.result
+  if result == vim.NIL then
+    result = nil
+  end
+  complete(msg.id, err, result)
+end
+
+local function normalize_error(err)
+  if type(err) ~= 'table' then
+    return { code = M.errors.InternalError, message = tostring(err) }
+  end
+  return {
+    code = type(err.code) == 'number' and err.code or M.errors.InternalError,
+    message = type(err.message) == 'string' and err.message or tostring(err.message or 'error'),
+    data = err.data,
+  }
+end
+
+local function handle_request(msg, p)
+  local responded = false
+  -- The backend waits for exactly one answer per request.
+  local function respond(err, result)
+    if responded then
+      return false
+    end
+    responded = true
+    local reply = { jsonrpc = '2.0', id = msg.id }
+    if err ~= nil then
+      reply.error = normalize_error(err)
+    elseif result == nil then
+      reply.result = vim.NIL
+    else
+      reply.result = object_or_nil(result)
+    end
+    return M._write(rpc.encode(reply), p)
+  end
+  local handler = request_handlers[msg.method]
+  if not handler then
+    respond({ code = M.errors.MethodNotFound, message = 'method not found: ' .. msg.method })
+    return
+  end
+  local params = msg.params
+  if params == vim.NIL then
+    params = nil
+  end
+  local ok, err = pcall(handler, params, respond)
+  if not ok then
+    respond({ code = M.errors.InternalError, message = 'handler for ' .. msg.method .. ' failed: ' .. tostring(err) })
+  end
+end
+
+local default_notifications = {
+  -- Backend messages meant for the user; info/debug stay in the log.
+  log = function(params)
+    local levels = { error = vim.log.levels.ERROR, warn = vim.log.levels.WARN }
+    if type(params) == 'table' and levels[params.level] then
+      notify('quill backend: ' .. tostring(params.message), levels[params.level])
+    end
+  end,
+}
+
+local function handle_notification(msg)
+  local handler = notification_handlers[msg.method] or default_notifications[msg.method]
+  if handler then
+    local params = msg.params
+    if params == vim.NIL then
+      params = nil
+    end
+    run_callback('handler for ' .. msg.method, handler, params)
+  end
+end
+
+-- Dispatch one decoded message from process `p` (default: the current one).
+-- Main loop only. Exposed for tests.
+function M._handle_message(msg, p)
+  p = p or proc
+  if type(msg) ~= 'table' then
+    return
+  end
+  local has_id = msg.id ~= nil and msg.id ~= vim.NIL
+  if type(msg.method) == 'string' then
+    if has_id then
+      handle_request(msg, p)
+    else
+      handle_notification(msg)
+    end
+  elseif has_id then
+    handle_response(msg)
+  elseif msg.error and p then
+    -- id null: the backend could not parse something we sent.
+    log_line(p.log_file, 'ERROR', 'backend reported: ' .. vim.json.encode(msg.error))
+  end
+end
+
+-- stdout read callback (uv context). Decodes the whole chunk, then one
+-- vim.schedule dispatches every message of the batch.
+function M._on_read(p, err, chunk)
+  if err or not chunk then
+    p.eof = true
+    if p.stdout then
+      p.stdout:read_stop()
+    end
+    maybe_finish(p)
+    return
+  end
+  local messages, errors = p.decoder:feed(chunk)
+  for _, e in ipairs(errors) do
+    log_line(p.log_file, 'WARN', 'bad frame from backend: ' .. e)
+  end
+  if #messages > 0 then
+    vim.schedule(function()
+      for _, msg in ipairs(messages) do
+        local ok, e = pcall(M._handle_message, msg, p)
+        if not ok then
+          log_line(p.log_file, 'ERROR', 'dispatch failed: ' .. tostring(e))
+        end
+      end
+    end)
+  end
+end
+
+-- stderr (uv context): every line goes to the log; the last one is kept for the crash message.
+local function on_stderr(p, err, chunk)
+  if err or not chunk then
+    if p.stderr_partial ~= '' then
+      log_line(p.log_file, 'INFO', 'backend stderr: ' .. p.stderr_partial)
+      p.last_stderr = p.stderr_partial
+      p.stderr_partial = ''
+    end
+    return
+  end
+  local text = p.stderr_partial .. chunk
+  local last_nl = 0
+  for line, stop in text:gmatch('([^\n]*)\n()') do
+    last_nl = stop - 1
+    line = line:gsub('\r$', '')
+    if line ~= '' then
+      log_line(p.log_file, 'INFO', 'backend stderr: ' .. line)
+      p.last_stderr = line
+    end
+  end
+  p.stderr_partial = text:sub(last_nl + 1)
+end
+
+-- uv context.
+local function on_exit(p, code, signal)
+  p.exited = true
+  p.code, p.signal = code, signal
+  close_handle(p.handle)
+  close_handle(p.stdin)
+  if not p.eof and not p.finished then
+    -- A grandchild may keep stdout open; do not wait for EOF forever.
+    p.eof_timer = uv.new_timer()
+    p.eof_timer:start(EOF_GRACE_MS, 0, function()
+      p.eof = true
+      maybe_finish(p)
+    end)
+  end
+  maybe_finish(p)
+end
+
+local function start_timer(id, ms)
+  local timer = uv.new_timer()
+  timer:start(ms, 0, function()
+    vim.schedule(function()
+      local entry = pending[id]
+      if not entry or entry.timer ~= timer then
+        return
+      end
+      if entry.sent then
+        M._write(rpc.encode({ jsonrpc = '2.0', method = '$/cancelRequest', params = { id = id } }), entry.proc)
+      end
+      complete(id, {
+        code = M.errors.Timeout,
+        message = string.format('quill: %s timed out after %d ms', entry.method, ms),
+      })
+    end)
+  end)
+  return timer
+end
+
+local function ensure_autocmd()
+  if autocmd_created then
+    return
+  end
+  autocmd_created = true
+  local group = vim.api.nvim_create_augroup('quill', { clear = false })
+  vim.api.nvim_create_autocmd('VimLeavePre', {
+    group = group,
+    desc = 'stop quill-backend',
+    callback = function()
+      M.stop()
+    end,
+  })
+end
+
+local function on_initialized(p, err, result)
+  local waiters = p.ready_waiters
+  p.ready_waiters = {}
+  if err then
+    if p.exited then
+      return -- finish() reports the exit and fails everything
+    end
+    local e = { code = err.code, message = 'quill: backend initialize failed: ' .. tostring(err.message), data = err }
+    log_line(p.log_file, 'ERROR', e.message)
+    for _, fn in ipairs(waiters) do
+      run_callback('start callback', fn, e)
+    end
+    fail_pending(p, e)
+    if proc == p then
+      M.stop()
+    end
+    return
+  end
+  p.ready = true
+  p.init_result = result
+  p.server_info = type(result) == 'table' and result.serverInfo or nil
+  local queue = p.queue
+  p.queue = {}
+  for _, item in ipairs(queue) do
+    local entry = item.id and pending[item.id]
+    if not item.id or entry then
+      if entry then
+        entry.sent = true
+      end
+      M._write(item.data, p)
+    end
+  end
+  for _, fn in ipairs(waiters) do
+    run_callback('start callback', fn, nil, result)
+  end
+end
+
+local function spawn()
+  local cfg = config.get()
+  local cmd = M.resolve_cmd()
+  local log_file = M.log_file()
+  vim.fn.mkdir(vim.fn.fnamemodify(log_file, ':h'), 'p')
+  local p = {
+    cmd = cmd,
+    log_file = log_file,
+    decoder = rpc.new_decoder(),
+    stdin = uv.new_pipe(false),
+    stdout = uv.new_pipe(false),
+    stderr = uv.new_pipe(false),
+    queue = {}, -- messages held until initialize has answered
+    ready_waiters = {},
+    stderr_partial = '',
+  }
+  local handle, pid = uv.spawn(cmd, {
+    args = { '--log-file', log_file, '--log-level', cfg.log_level },
+    stdio = { p.stdin, p.stdout, p.stderr },
+  }, function(code, signal)
+    on_exit(p, code, signal)
+  end)
+  if not handle then
+    close_handle(p.stdin)
+    close_handle(p.stdout)
+    close_handle(p.stderr)
+    return nil, {
+      code = M.errors.BackendUnavailable,
+      message = string.format("quill: cannot start backend '%s': %s (run 'make build' in %s)", cmd, tostring(pid), M.root),
+    }
+  end
+  p.handle, p.pid = handle, pid
+  spawns = spawns + 1
+  p.stdout:read_start(function(err, chunk)
+    M._on_read(p, err, chunk)
+  end)
+  p.stderr:read_start(function(err, chunk)
+    on_stderr(p, err, chunk)
+  end)
+  ensure_autocmd()
+
+  local id = new_id()
+  pending[id] = {
+    method = 'initialize',
+    proc = p,
+    sent = true,
+    cb = function(err, result)
+      on_initialized(p, err, result)
+    end,
+  }
+  pending[id].timer = start_timer(id, cfg.request_timeout_ms)
+  M._write(rpc.encode({ jsonrpc = '2.0', id = id, method = 'initialize', params = M._initialize_params() }), p)
+  return p
+end
+
+-- The running process, spawning it if needed; nil, err if it cannot start.
+local function ensure()
+  if proc and proc.exited then
+    finish(proc) -- report the old exit before starting again
+  end
+  if proc then
+    return proc
+  end
+  local p, err = spawn()
+  if not p then
+    return nil, err
+  end
+  proc = p
+  return p
+end
+
+-- Start the backend if needed. on_ready(err, initialize_result) is called
+-- (scheduled) once initialize has answered, or with the error that prevented it.
+function M.start(on_ready)
+  local p, err = ensure()
+  if on_ready then
+    if not p then
+      vim.schedule(function()
+        on_ready(err)
+      end)
+    elseif p.ready then
+      vim.schedule(function()
+        on_ready(nil, p.init_result)
+      end)
+    else
+      table.insert(p.ready_waiters, on_ready)
+    end
+  end
+  return p ~= nil, err
+end
+
+-- Send a request; cb(err, result) runs in the main loop exactly once. err is
+-- the JSON-RPC error table {code, message, data}. opts.timeout_ms overrides
+-- request_timeout_ms (false: no limit). Returns the request id.
+function M.request(method, params, cb, opts)
+  opts = opts or {}
+  local id = new_id()
+  local p, err = ensure()
+  if not p then
+    if cb then
+      vim.schedule(function()
+        cb(err)
+      end)
+    end
+    return id
+  end
+  local msg = { jsonrpc = '2.0', id = id, method = method }
+  if params ~= nil then
+    msg.params = object_or_nil(params)
+  end
+  local entry = { method = method, cb = cb, proc = p, data = rpc.encode(msg) }
+  pending[id] = entry
+  local timeout = opts.timeout_ms
+  if timeout == nil and not UNTIMED[method] then
+    timeout = config.get().request_timeout_ms
+  end
+  if timeout then
+    entry.timer = start_timer(id, timeout)
+  end
+  if p.ready then
+    entry.sent = true
+    M._write(entry.data, p)
+  else
+    table.insert(p.queue, { id = id, data = entry.data })
+  end
+  return id
+end
+
+function M.notify(method, params)
+  local p = ensure()
+  if not p then
+    return false
+  end
+  local msg = { jsonrpc = '2.0', method = method }
+  if params ~= nil then
+    msg.params = object_or_nil(params)
+  end
+  local data = rpc.encode(msg)
+  if p.ready then
+    return M._write(data, p)
+  end
+  table.insert(p.queue, { data = data })
+  return true
+end
+
+-- Cancel a request. A sent request gets `$/cancelRequest` and its callback
+-- receives whatever the backend answers (normally RequestCancelled); a
+-- request still queued is failed with RequestCancelled right away.
+function M.cancel(id)
+  local entry = pending[id]
+  if not entry then
+    return false
+  end
+  if entry.sent then
+    M._write(rpc.encode({ jsonrpc = '2.0', method = '$/cancelRequest', params = { id = id } }), entry.proc)
+  else
+    vim.schedule(function()
+      complete(id, { code = M.errors.RequestCancelled, message = 'request cancelled' })
+    end)
+  end
+  return true
+end
+
+-- fn(params, respond) handles a backend->editor request; call respond(err, result)
+-- exactly once (now or later). An error thrown by fn becomes an InternalError reply.
+function M.on_request(method, fn)
+  request_handlers[method] = fn
+end
+
+-- fn(params) handles a backend->editor notification.
+function M.on_notification(method, fn)
+  notification_handlers[method] = fn
+end
+
+-- Stop the backend: shutdown + exit, then SIGTERM, then SIGKILL. Blocks at most ~1 s.
+function M.stop()
+  local p = proc
+  if not p then
+    return
+  end
+  p.stopping = true
+  if not p.exited then
+    local id = new_id()
+    pending[id] = { method = 'shutdown', proc = p, sent = true }
+    M._write(rpc.encode({ jsonrpc = '2.0', id = id, method = 'shutdown' }), p)
+    M._write(rpc.encode({ jsonrpc = '2.0', method = 'exit' }), p)
+    local signals = { false, 'sigterm', 'sigkill' }
+    for i, ms in ipairs(STOP_STEPS_MS) do
+      if signals[i] and not p.exited then
+        pcall(p.handle.kill, p.handle, signals[i])
+      end
+      if vim.wait(ms, function()
+        return p.exited == true
+      end, 5) then
+        break
+      end
+    end
+  end
+  finish(p)
+end
+
+function M.is_running()
+  return proc ~= nil and not proc.exited
+end
+
+-- Requests waiting for an answer (not counting internal ones).
+function M.pending_count()
+  local n = 0
+  for _, entry in pairs(pending) do
+    if entry.cb and entry.method ~= 'initialize' then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+function M.info()
+  local p = proc
+  local running = M.is_running()
+  return {
+    pid = running and p.pid or nil,
+    running = running,
+    ready = running and p.ready or false,
+    server_info = running and p.server_info or nil,
+    capabilities = running and p.init_result and p.init_result.capabilities or nil,
+    restarts = math.max(spawns - 1, 0),
+    cmd = (M.resolve_cmd()),
+    log_file = M.log_file(),
+  }
+end
+
+return M

@@ -1,0 +1,201 @@
+-- quill configuration: one defaults table, deep merge, validation.
+local M = {}
+
+-- Defaults. Keys whose default is nil are listed in `schema` below so that they
+-- are still known options.
+local defaults = {
+  -- Path of the quill-backend binary. nil: $QUILL_BACKEND, else <plugin root>/build/quill-backend.
+  backend_cmd = nil,
+  -- Ollama base URL. nil: the backend uses $OLLAMA_HOST, else http://127.0.0.1:11434.
+  host = nil,
+  -- Extra HTTP headers sent to the provider, e.g. { Authorization = 'Bearer ...' }.
+  headers = {},
+  -- Model used for new chats.
+  model = 'llama3.2',
+  -- System prompt sent with every chat (nil: none).
+  system_prompt = nil,
+  -- Ollama generation options (temperature, num_ctx, ...), passed through as is.
+  options = {},
+  -- Where the backend writes its log (and where backend stderr lines are appended).
+  log_file = vim.fn.stdpath('cache') .. '/quill-backend.log',
+  -- Backend log level.
+  log_level = 'info',
+  -- Time limit for requests other than chat turns.
+  request_timeout_ms = 10000,
+  -- Provider time limits, forwarded to the backend.
+  timeouts = {
+    connect_ms = 5000, -- TCP/TLS connect
+    first_byte_ms = 300000, -- until the first byte of the answer (model load can be slow)
+    idle_ms = 60000, -- longest silence inside a streaming answer
+  },
+  -- Root that tool paths resolve against. nil: the current directory when the backend starts.
+  workspace_root = nil,
+  -- Chat window layout.
+  chat = {
+    position = 'right', -- left, right, top, bottom
+    size = 80, -- columns (left/right) or lines (top/bottom)
+  },
+  -- Chat buffer keymaps; false disables one.
+  keymaps = {
+    send = '<CR>',
+    send_insert = '<C-s>',
+    cancel = '<C-c>',
+  },
+}
+
+local LOG_LEVELS = { 'error', 'warn', 'info', 'debug', 'trace' }
+local POSITIONS = { 'left', 'right', 'top', 'bottom' }
+
+local function fail(msg)
+  error('quill: ' .. msg, 0)
+end
+
+local function show(v)
+  if type(v) == 'string' then
+    return "'" .. v .. "'"
+  end
+  if type(v) == 'table' then
+    return 'a table'
+  end
+  return tostring(v)
+end
+
+-- Checkers return nil when `v` is fine, else the "must be ..." part of the message.
+local function optional(check)
+  return function(v)
+    if v == nil then
+      return nil
+    end
+    return check(v)
+  end
+end
+
+local function is_string(v)
+  if type(v) ~= 'string' or v == '' then
+    return 'must be a non-empty string (got ' .. show(v) .. ')'
+  end
+end
+
+local function is_pos_int(v)
+  if type(v) ~= 'number' or v <= 0 or v % 1 ~= 0 then
+    return 'must be a positive integer (got ' .. show(v) .. ')'
+  end
+end
+
+local function one_of(list)
+  return function(v)
+    if not vim.tbl_contains(list, v) then
+      return 'must be one of ' .. table.concat(list, ', ') .. ' (got ' .. show(v) .. ')'
+    end
+  end
+end
+
+local function is_table(v)
+  if type(v) ~= 'table' then
+    return 'must be a table (got ' .. show(v) .. ')'
+  end
+end
+
+local function string_map(v)
+  if type(v) ~= 'table' then
+    return 'must be a table of strings (got ' .. show(v) .. ')'
+  end
+  for k, val in pairs(v) do
+    if type(k) ~= 'string' or type(val) ~= 'string' then
+      return 'must be a table of strings (entry ' .. show(k) .. ' is ' .. show(val) .. ')'
+    end
+  end
+end
+
+local function key_or_false(v)
+  if v ~= false and (type(v) ~= 'string' or v == '') then
+    return 'must be a key sequence string or false (got ' .. show(v) .. ')'
+  end
+end
+
+-- Nested tables are validated key by key so errors name e.g. 'timeouts.idle_ms'.
+local schema = {
+  backend_cmd = optional(is_string),
+  host = optional(is_string),
+  headers = string_map,
+  model = is_string,
+  system_prompt = optional(is_string),
+  options = is_table,
+  log_file = is_string,
+  log_level = one_of(LOG_LEVELS),
+  request_timeout_ms = is_pos_int,
+  timeouts = { connect_ms = is_pos_int, first_byte_ms = is_pos_int, idle_ms = is_pos_int },
+  workspace_root = optional(is_string),
+  chat = { position = one_of(POSITIONS), size = is_pos_int },
+  keymaps = { send = key_or_false, send_insert = key_or_false, cancel = key_or_false },
+}
+
+local function sorted_keys(t)
+  local keys = vim.tbl_keys(t)
+  table.sort(keys)
+  return keys
+end
+
+-- Unknown keys are checked on the user's opts (the merge would hide nothing, but
+-- this gives the user's own spelling back).
+local function check_unknown(opts, spec, prefix)
+  for _, key in ipairs(sorted_keys(opts)) do
+    local name = prefix .. tostring(key)
+    local sub = spec[key]
+    if sub == nil then
+      fail("unknown option '" .. name .. "'")
+    end
+    if type(sub) == 'table' then
+      if type(opts[key]) ~= 'table' then
+        fail("option '" .. name .. "' must be a table (got " .. show(opts[key]) .. ')')
+      end
+      check_unknown(opts[key], sub, name .. '.')
+    end
+  end
+end
+
+local function check_values(cfg, spec, prefix)
+  for _, key in ipairs(sorted_keys(spec)) do
+    local sub = spec[key]
+    local name = prefix .. key
+    if type(sub) == 'table' then
+      check_values(cfg[key], sub, name .. '.')
+    else
+      local problem = sub(cfg[key])
+      if problem then
+        fail("option '" .. name .. "' " .. problem)
+      end
+    end
+  end
+end
+
+local current = nil
+
+-- Merge `opts` over the defaults (never over a previous setup) and validate.
+-- On error nothing changes and the error message starts with 'quill: '.
+function M.setup(opts)
+  if opts ~= nil and type(opts) ~= 'table' then
+    fail('setup() expects a table (got ' .. show(opts) .. ')')
+  end
+  opts = opts or {}
+  check_unknown(opts, schema, '')
+  local cfg = vim.tbl_deep_extend('force', vim.deepcopy(defaults), opts)
+  check_values(cfg, schema, '')
+  current = cfg
+  return cfg
+end
+
+-- Current configuration (the defaults if setup() was never called).
+function M.get()
+  if not current then
+    current = vim.deepcopy(defaults)
+  end
+  return current
+end
+
+-- A fresh copy of the defaults, for docs and tests.
+function M.defaults()
+  return vim.deepcopy(defaults)
+end
+
+return M
