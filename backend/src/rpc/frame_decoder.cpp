@@ -106,6 +106,7 @@ std::optional<DecodedFrame> FrameDecoder::parse_header(std::size_t header_end) {
   const std::string_view block = std::string_view(buffer_).substr(start_, header_end);
   std::optional<std::size_t> length;
   std::string problem;
+  bool problem_line_is_length = false;
   std::size_t pos = 0;
   while (pos <= block.size() && problem.empty()) {
     std::size_t eol = block.find("\r\n", pos);
@@ -122,6 +123,7 @@ std::optional<DecodedFrame> FrameDecoder::parse_header(std::size_t header_end) {
     const std::string_view value = trim(line.substr(colon + 1));
     std::size_t parsed = 0;
     const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+    problem_line_is_length = true;
     if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
       problem = ec == std::errc::result_out_of_range ? "Content-Length too large"
                                                      : "Content-Length is not a number";
@@ -129,11 +131,17 @@ std::optional<DecodedFrame> FrameDecoder::parse_header(std::size_t header_end) {
       problem = "conflicting Content-Length headers";
     } else {
       length = parsed;
+      problem_line_is_length = false;
     }
   }
   if (problem.empty() && !length) problem = "missing Content-Length header";
 
-  if (!problem.empty()) return reject(problem + " in header '" + printable(block.substr(0, 80)) + "'");
+  if (!problem.empty()) {
+    std::string message = problem + " in header '" + printable(block.substr(0, 80)) + "'";
+    // A bad Content-Length condemns its whole block; a stray line may precede a good header.
+    if (problem_line_is_length) consume(header_end + kHeaderEnd.size() - 1);
+    return reject(std::move(message));
+  }
 
   consume(header_end + kHeaderEnd.size());
   if (*length > max_body_) {
@@ -154,6 +162,7 @@ std::optional<DecodedFrame> FrameDecoder::parse_header(std::size_t header_end) {
 std::optional<DecodedFrame> FrameDecoder::reject(std::string problem) {
   consume(1);  // step past the rejected start so resync cannot land on it again
   state_ = State::Resync;
+  resync();
   if (in_error_) return std::nullopt;  // one error per stretch of garbage
   in_error_ = true;
   return DecodedFrame{DecodedFrame::Kind::Error, std::move(problem)};

@@ -73,7 +73,11 @@ Message parse_message(std::string_view body) {
     return Request{std::move(id), method->get<std::string>(), std::move(params)};
   }
 
-  if (!has_id || !valid_id(*id_it)) return invalid(nullptr, "a message needs \"method\" or an id");
+  // An error response may carry a null id (the answer to a message that could not be read).
+  const bool null_id_error = has_id && id_it->is_null() && msg.contains("error");
+  if (!has_id || (!valid_id(*id_it) && !null_id_error)) {
+    return invalid(nullptr, "a message needs \"method\" or an id");
+  }
   if (auto result = msg.find("result"); result != msg.end()) {
     return Response{std::move(id), true, std::move(*result), {}};
   }

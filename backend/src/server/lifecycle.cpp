@@ -40,8 +40,8 @@ std::optional<SessionSettings> parse_initialize(const json& params, std::string*
   }
   SessionSettings s;
   const auto root = params.find("workspaceRoot");
-  if (root == params.end() || !root->is_string() || root->get<std::string>().empty()) {
-    *error = "workspaceRoot must be a non-empty string";
+  if (root == params.end() || !root->is_string() || !root->get<std::string>().starts_with('/')) {
+    *error = "workspaceRoot must be an absolute path";
     return std::nullopt;
   }
   s.workspace_root = root->get<std::string>();

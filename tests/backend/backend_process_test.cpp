@@ -1,0 +1,203 @@
+// The real quill-backend binary over pipes: lifecycle, exit paths, and bad input.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <random>
+
+#include "backend_process.hpp"
+
+namespace quill::test {
+namespace {
+
+const json kInitParams = {{"workspaceRoot", "/tmp"}, {"clientInfo", {{"name", "test"}, {"version", "1"}}}};
+
+void initialize(BackendProcess& backend, int id = 1) {
+  backend.request(id, "initialize", kInitParams);
+  const auto reply = backend.read_response(id);
+  ASSERT_TRUE(reply.has_value()) << backend.stderr_text();
+  ASSERT_TRUE(reply->contains("result")) << *reply;
+}
+
+TEST(BackendProcessTest, InitializeShutdownExit) {
+  BackendProcess backend;
+  initialize(backend);
+  backend.request(2, "shutdown", nullptr);
+  const auto reply = backend.read_response(2);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_TRUE((*reply)["result"].is_null());
+  backend.notify("exit");
+  const auto exit = backend.wait_exit();
+  ASSERT_TRUE(exit.exited) << backend.stderr_text();
+  EXPECT_EQ(exit.code, 0);
+  EXPECT_FALSE(backend.read_message(500ms).has_value());  // stdout closed, nothing more
+}
+
+TEST(BackendProcessTest, ExitWithoutShutdownIsCodeOne) {
+  BackendProcess backend;
+  initialize(backend);
+  backend.notify("exit");
+  const auto exit = backend.wait_exit();
+  ASSERT_TRUE(exit.exited);
+  EXPECT_EQ(exit.code, 1);
+}
+
+TEST(BackendProcessTest, ClosingStdinExitsZeroPromptly) {
+  BackendProcess backend;
+  initialize(backend);
+  const auto start = std::chrono::steady_clock::now();
+  backend.close_stdin();
+  const auto exit = backend.wait_exit(3s);
+  ASSERT_TRUE(exit.exited) << "no exit after stdin EOF: the backend would be an orphan";
+  EXPECT_EQ(exit.code, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+TEST(BackendProcessTest, AnswersQueuedBeforeStdinClosesAreStillWritten) {
+  BackendProcess backend;
+  backend.write_raw(frame(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"}, {"params", kInitParams}}.dump()));
+  backend.close_stdin();
+  const auto reply = backend.read_response(1);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_TRUE(reply->contains("result"));
+  EXPECT_EQ(backend.wait_exit().code, 0);
+}
+
+TEST(BackendProcessTest, SigtermAndSigintExitCleanly) {
+  for (int sig : {SIGTERM, SIGINT}) {
+    BackendProcess backend;
+    initialize(backend);
+    backend.kill_signal(sig);
+    const auto exit = backend.wait_exit();
+    ASSERT_TRUE(exit.exited);
+    EXPECT_EQ(exit.signal, 0) << "killed by the signal instead of handling it";
+    EXPECT_EQ(exit.code, 0);
+  }
+}
+
+TEST(BackendProcessTest, RequestBeforeInitializeIsRefused) {
+  BackendProcess backend;
+  backend.request(1, "shutdown", nullptr);
+  const auto reply = backend.read_response(1);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["error"]["code"], -32002);
+}
+
+TEST(BackendProcessTest, ManyRequestsInOneWriteAreAllAnsweredInOrder) {
+  BackendProcess backend;
+  initialize(backend);
+  std::string batch;
+  for (int id = 10; id < 60; ++id) {
+    batch += frame(json{{"jsonrpc", "2.0"}, {"id", id}, {"method", "no/such"}}.dump());
+  }
+  backend.write_raw(batch);
+  for (int id = 10; id < 60; ++id) {
+    const auto reply = backend.read_message();
+    ASSERT_TRUE(reply.has_value()) << "missing answer " << id;
+    EXPECT_EQ((*reply)["id"], id);
+    EXPECT_EQ((*reply)["error"]["code"], -32601);
+  }
+}
+
+TEST(BackendProcessTest, MalformedJsonGetsParseErrorAndServingContinues) {
+  BackendProcess backend;
+  backend.write_raw(frame("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": "));
+  auto reply = backend.read_message();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["error"]["code"], -32700);
+  EXPECT_TRUE((*reply)["id"].is_null());
+  backend.write_raw(frame("[1,2,3]"));
+  reply = backend.read_message();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["error"]["code"], -32600);
+  initialize(backend, 2);
+}
+
+TEST(BackendProcessTest, BadHeadersAreReportedAndTheStreamResynchronises) {
+  BackendProcess backend;
+  backend.write_raw("Content-Length: twelve\r\n\r\n{\"x\":1}");
+  backend.write_raw("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"}\r\n");
+  initialize(backend, 2);
+  bool logged = false;
+  for (const auto& m : backend.seen()) {
+    if (m.value("method", "") == "log" &&
+        m["params"]["message"].get<std::string>().find("not a number") != std::string::npos) {
+      logged = true;
+    }
+  }
+  EXPECT_TRUE(logged) << "the editor was not told about the bad header";
+  EXPECT_NE(backend.stderr_text().find("framing:"), std::string::npos);
+}
+
+TEST(BackendProcessTest, OversizeContentLengthIsRefusedAndTheBackendLives) {
+  BackendProcess backend;
+  backend.write_raw("Content-Length: 1099511627776\r\n\r\n{}");
+  const auto note = backend.read_message();
+  ASSERT_TRUE(note.has_value());
+  EXPECT_EQ((*note)["method"], "log");
+  EXPECT_NE((*note)["params"]["message"].get<std::string>().find("exceeds the limit"), std::string::npos);
+  EXPECT_FALSE(backend.wait_exit(200ms).exited);
+  // It is still skipping the declared terabyte: end input and it exits cleanly.
+  backend.close_stdin();
+  EXPECT_EQ(backend.wait_exit().code, 0);
+}
+
+TEST(BackendProcessTest, RandomGarbageNeverCrashesIt) {
+  BackendProcess backend;
+  std::mt19937 rng(1234);
+  std::string junk(256 * 1024, '\0');
+  for (auto& c : junk) c = static_cast<char>(rng() & 0xff);
+  // Sprinkle near-miss headers among the noise.
+  junk += "Content-Length: 5\r\n\r\n{{{{{";
+  junk += "Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd";
+  junk += "CONTENT-LENGTH: 7\r\n\r\n\"text\"\n";
+  backend.write_raw(junk);
+  initialize(backend, 424242);
+  EXPECT_FALSE(backend.wait_exit(100ms).exited);
+}
+
+TEST(BackendProcessTest, ReadsStdinFromARegularFile) {
+  const std::string path = "/tmp/quill-stdin-" + std::to_string(::getpid());
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << frame(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"}, {"params", kInitParams}}.dump())
+        << frame(R"({"jsonrpc":"2.0","id":2,"method":"shutdown"})")
+        << frame(R"({"jsonrpc":"2.0","method":"exit"})");
+  }
+  BackendProcess backend({"--log-level", "debug"}, path);
+  EXPECT_TRUE(backend.read_response(1).has_value());
+  EXPECT_TRUE(backend.read_response(2).has_value());
+  EXPECT_EQ(backend.wait_exit().code, 0);
+  ::unlink(path.c_str());
+}
+
+TEST(BackendProcessTest, LogFileTakesTheLogsAndStdoutOnlyFrames) {
+  const std::string log_path = "/tmp/quill-log-" + std::to_string(::getpid()) + ".log";
+  ::unlink(log_path.c_str());
+  {
+    BackendProcess backend({"--log-file", log_path, "--log-level", "debug"});
+    initialize(backend);
+    backend.close_stdin();
+    EXPECT_EQ(backend.wait_exit().code, 0);
+    EXPECT_EQ(backend.stderr_text(), "");
+  }
+  std::ifstream in(log_path);
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("initialized by test"), std::string::npos) << log;
+  EXPECT_NE(log.find("<-- initialize(1)"), std::string::npos);
+  ::unlink(log_path.c_str());
+}
+
+TEST(BackendProcessTest, VersionAndBadArguments) {
+  {
+    BackendProcess backend({"--version"});
+    EXPECT_EQ(backend.wait_exit().code, 0);
+  }
+  BackendProcess backend({"--log-level", "loud"});
+  EXPECT_EQ(backend.wait_exit().code, 2);
+  EXPECT_NE(backend.stderr_text().find("unknown log level"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace quill::test
