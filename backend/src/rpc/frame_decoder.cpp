@@ -84,9 +84,11 @@ std::optional<DecodedFrame> FrameDecoder::next() {
         // Only look at bytes not searched yet (keep 3 back: the terminator may straddle feeds).
         const std::size_t from = scanned_ >= 3 ? scanned_ - 3 : 0;
         const std::size_t end = pending.find(kHeaderEnd, from);
-        if (end == std::string_view::npos) {
+        // The header section, terminator included, may not exceed the limit; checked so that
+        // the verdict is the same however the bytes were split.
+        if (end == std::string_view::npos || end + kHeaderEnd.size() > max_header_) {
           scanned_ = pending.size();
-          if (pending.size() > max_header_) {
+          if (pending.size() >= max_header_) {
             if (auto error = reject("header section longer than " + std::to_string(max_header_) +
                                     " bytes without a blank line")) {
               return error;
