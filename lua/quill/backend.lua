@@ -10,7 +10,7 @@ local uv = vim.uv or vim.loop
 
 local M = {}
 
-M.client_info = { name = 'quill.nvim', version = '0.1.0' }
+M.client_info = { name = 'quill.nvim', version = require('quill.version') }
 
 M.errors = {
   -- JSON-RPC / contract codes (negative) come from the backend.
@@ -60,13 +60,16 @@ local function close_handle(h)
   end
 end
 
--- Safe in uv callbacks: plain file I/O, no editor API.
+-- Appends to the backend's log in its line format. Safe in uv callbacks:
+-- plain file I/O, no editor API.
 local function log_line(path, level, msg)
   local fd = path and uv.fs_open(path, 'a', 420)
   if not fd then
     return
   end
-  uv.fs_write(fd, os.date('!%Y-%m-%dT%H:%M:%SZ') .. ' ' .. level .. ' [quill.nvim] ' .. msg .. '\n', -1)
+  local sec, usec = uv.gettimeofday()
+  local stamp = os.date('%Y-%m-%d %H:%M:%S', sec) .. string.format('.%03d', math.floor((usec or 0) / 1000))
+  uv.fs_write(fd, stamp .. ' [' .. level .. '] quill.nvim: ' .. msg .. '\n', -1)
   uv.fs_close(fd)
 end
 
@@ -78,6 +81,15 @@ local function object_or_nil(t)
   return t
 end
 
+-- Absolute path; expands a leading ~ (no other expansion: '%' stays '%').
+local function abs_path(path)
+  local full = vim.fn.fnamemodify(path, ':p')
+  if #full > 1 then
+    full = full:gsub('/+$', '')
+  end
+  return full
+end
+
 local function notify(msg, level)
   vim.notify(msg, level or vim.log.levels.WARN)
 end
@@ -86,7 +98,12 @@ end
 function M.resolve_cmd()
   local cfg = config.get()
   if cfg.backend_cmd then
-    return vim.fn.expand(cfg.backend_cmd), "option 'backend_cmd'"
+    local cmd = cfg.backend_cmd
+    -- A bare name is looked up in $PATH by uv.spawn.
+    if cmd:find('/', 1, true) or cmd:sub(1, 1) == '~' then
+      cmd = abs_path(cmd)
+    end
+    return cmd, "option 'backend_cmd'"
   end
   local env = vim.env.QUILL_BACKEND
   if env and env ~= '' then
@@ -96,16 +113,13 @@ function M.resolve_cmd()
 end
 
 function M.log_file()
-  return vim.fn.fnamemodify(vim.fn.expand(config.get().log_file), ':p')
+  return abs_path(config.get().log_file)
 end
 
 -- The params of `initialize`, built from the current config.
 function M._initialize_params()
   local cfg = config.get()
-  local root = vim.fn.fnamemodify(vim.fn.expand(cfg.workspace_root or uv.cwd()), ':p')
-  if #root > 1 then
-    root = root:gsub('/+$', '')
-  end
+  local root = abs_path(cfg.workspace_root or uv.cwd())
   local params = {
     clientInfo = { name = M.client_info.name, version = M.client_info.version },
     workspaceRoot = root,
@@ -175,7 +189,7 @@ local function fail_pending(p, err)
   end
   table.sort(ids)
   for _, id in ipairs(ids) do
-    complete(id, err)
+    complete(id, vim.tbl_extend('force', {}, err)) -- one table per callback
   end
 end
 
@@ -215,7 +229,7 @@ local function finish(p)
     message = 'quill backend exited (' .. what .. ')',
     data = { code = p.code, signal = p.signal, stderr = p.last_stderr },
   }
-  log_line(p.log_file, 'WARN', 'backend exited unexpectedly (' .. what .. ')')
+  log_line(p.log_file, 'warn', 'backend exited unexpectedly (' .. what .. ')')
   fail_pending(p, err)
   for _, fn in ipairs(waiters) do
     run_callback('start callback', fn, err)
@@ -227,10 +241,10 @@ local function finish(p)
   notify(msg, vim.log.levels.WARN)
 end
 
--- uv context: schedule finish once the process is gone and stdout is drained
--- (so responses it wrote before dying are dispatched first).
+-- uv context: schedule finish once the process is gone and stdout/stderr are
+-- drained (so its last responses are dispatched and its last stderr line is known).
 local function maybe_finish(p)
-  if p.exited and p.eof and not p.finish_scheduled then
+  if p.exited and p.eof and p.stderr_eof and not p.finish_scheduled then
     p.finish_scheduled = true
     vim.schedule(function()
       finish(p)
@@ -333,7 +347,7 @@ function M._handle_message(msg, p)
     handle_response(msg)
   elseif msg.error and p then
     -- id null: the backend could not parse something we sent.
-    log_line(p.log_file, 'ERROR', 'backend reported: ' .. vim.json.encode(msg.error))
+    log_line(p.log_file, 'error', 'backend reported: ' .. vim.json.encode(msg.error))
   end
 end
 
@@ -350,14 +364,14 @@ function M._on_read(p, err, chunk)
   end
   local messages, errors = p.decoder:feed(chunk)
   for _, e in ipairs(errors) do
-    log_line(p.log_file, 'WARN', 'bad frame from backend: ' .. e)
+    log_line(p.log_file, 'warn', 'bad frame from backend: ' .. e)
   end
   if #messages > 0 then
     vim.schedule(function()
       for _, msg in ipairs(messages) do
         local ok, e = pcall(M._handle_message, msg, p)
         if not ok then
-          log_line(p.log_file, 'ERROR', 'dispatch failed: ' .. tostring(e))
+          log_line(p.log_file, 'error', 'dispatch failed: ' .. tostring(e))
         end
       end
     end)
@@ -368,10 +382,15 @@ end
 local function on_stderr(p, err, chunk)
   if err or not chunk then
     if p.stderr_partial ~= '' then
-      log_line(p.log_file, 'INFO', 'backend stderr: ' .. p.stderr_partial)
+      log_line(p.log_file, 'warn', 'backend stderr: ' .. p.stderr_partial)
       p.last_stderr = p.stderr_partial
       p.stderr_partial = ''
     end
+    p.stderr_eof = true
+    if p.stderr then
+      p.stderr:read_stop()
+    end
+    maybe_finish(p)
     return
   end
   local text = p.stderr_partial .. chunk
@@ -380,7 +399,7 @@ local function on_stderr(p, err, chunk)
     last_nl = stop - 1
     line = line:gsub('\r$', '')
     if line ~= '' then
-      log_line(p.log_file, 'INFO', 'backend stderr: ' .. line)
+      log_line(p.log_file, 'warn', 'backend stderr: ' .. line)
       p.last_stderr = line
     end
   end
@@ -393,11 +412,11 @@ local function on_exit(p, code, signal)
   p.code, p.signal = code, signal
   close_handle(p.handle)
   close_handle(p.stdin)
-  if not p.eof and not p.finished then
-    -- A grandchild may keep stdout open; do not wait for EOF forever.
+  if not (p.eof and p.stderr_eof) and not p.finished then
+    -- A grandchild may keep the pipes open; do not wait for EOF forever.
     p.eof_timer = uv.new_timer()
     p.eof_timer:start(EOF_GRACE_MS, 0, function()
-      p.eof = true
+      p.eof, p.stderr_eof = true, true
       maybe_finish(p)
     end)
   end
@@ -440,14 +459,15 @@ local function ensure_autocmd()
 end
 
 local function on_initialized(p, err, result)
+  if err and p.exited then
+    return -- finish() reports the exit and fails everything
+  end
   local waiters = p.ready_waiters
   p.ready_waiters = {}
   if err then
-    if p.exited then
-      return -- finish() reports the exit and fails everything
-    end
-    local e = { code = err.code, message = 'quill: backend initialize failed: ' .. tostring(err.message), data = err }
-    log_line(p.log_file, 'ERROR', e.message)
+    local reason = tostring(err.message):gsub('^quill: ', '')
+    local e = { code = err.code, message = 'quill: backend initialize failed: ' .. reason, data = err }
+    log_line(p.log_file, 'error', e.message)
     for _, fn in ipairs(waiters) do
       run_callback('start callback', fn, e)
     end

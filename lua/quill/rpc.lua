@@ -3,7 +3,7 @@
 local M = {}
 
 M.MAX_BODY = 64 * 1024 * 1024
--- A header block must end (blank line) within this many bytes.
+-- Longest header section (terminator included), as in the backend.
 M.MAX_HEADER = 8 * 1024
 
 -- Case-insensitive "content-length:" for string.find; used to resynchronise.
@@ -99,7 +99,7 @@ function Decoder:resync(from)
   return false
 end
 
--- Parse the header block buf[pos, stop]; returns the length or nil, error.
+-- Content-Length from a header block (without its blank line); nil, error if absent or bad.
 local function content_length(block)
   local len
   for line in (block .. '\r\n'):gmatch('(.-)\r\n') do
@@ -122,9 +122,12 @@ function Decoder:header(errors)
   self:consolidate()
   local from = self.pos + math.max(0, self.scanned - 3)
   local s = self.buf:find('\r\n\r\n', from, true)
-  if not s or s - self.pos > M.MAX_HEADER then
+  -- The header section, terminator included, may not exceed MAX_HEADER. Once
+  -- MAX_HEADER bytes arrived without a terminator it cannot fit any more, so
+  -- the verdict does not depend on how the bytes were split.
+  if not s or s + 3 - self.pos + 1 > M.MAX_HEADER then
     local have = #self.buf - self.pos + 1
-    if s or have > M.MAX_HEADER then
+    if s or have >= M.MAX_HEADER then
       table.insert(errors, 'no end of header within ' .. M.MAX_HEADER .. ' bytes; resynchronising')
       self.state = 'resync'
       self.resync_from = 1

@@ -1,17 +1,18 @@
 // The real quill-backend binary over pipes: lifecycle, exit paths, and bad input.
 
+#include "backend_process.hpp"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <fstream>
 #include <random>
 
-#include "backend_process.hpp"
-
 namespace quill::test {
 namespace {
 
-const json kInitParams = {{"workspaceRoot", "/tmp"}, {"clientInfo", {{"name", "test"}, {"version", "1"}}}};
+const json kInitParams = {{"workspaceRoot", "/tmp"},
+                          {"clientInfo", {{"name", "test"}, {"version", "1"}}}};
 
 void initialize(BackendProcess& backend, int id = 1) {
   backend.request(id, "initialize", kInitParams);
@@ -56,12 +57,26 @@ TEST(BackendProcessTest, ClosingStdinExitsZeroPromptly) {
 
 TEST(BackendProcessTest, AnswersQueuedBeforeStdinClosesAreStillWritten) {
   BackendProcess backend;
-  backend.write_raw(frame(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"}, {"params", kInitParams}}.dump()));
+  backend.write_raw(
+      frame(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"}, {"params", kInitParams}}
+                .dump()));
   backend.close_stdin();
   const auto reply = backend.read_response(1);
   ASSERT_TRUE(reply.has_value());
   EXPECT_TRUE(reply->contains("result"));
   EXPECT_EQ(backend.wait_exit().code, 0);
+}
+
+TEST(BackendProcessTest, AClosedStdoutEndsTheBackendWithoutASignal) {
+  BackendProcess backend;
+  initialize(backend);
+  backend.close_stdout();
+  backend.request(2, "no/such");  // its answer cannot be written: EPIPE
+  const auto exit = backend.wait_exit();
+  ASSERT_TRUE(exit.exited);
+  EXPECT_EQ(exit.signal, 0) << "SIGPIPE killed the backend";
+  EXPECT_EQ(exit.code, 0);
+  EXPECT_NE(backend.stderr_text().find("cannot write to the editor"), std::string::npos);
 }
 
 TEST(BackendProcessTest, SigtermAndSigintExitCleanly) {
@@ -136,7 +151,8 @@ TEST(BackendProcessTest, OversizeContentLengthIsRefusedAndTheBackendLives) {
   const auto note = backend.read_message();
   ASSERT_TRUE(note.has_value());
   EXPECT_EQ((*note)["method"], "log");
-  EXPECT_NE((*note)["params"]["message"].get<std::string>().find("exceeds the limit"), std::string::npos);
+  EXPECT_NE((*note)["params"]["message"].get<std::string>().find("exceeds the limit"),
+            std::string::npos);
   EXPECT_FALSE(backend.wait_exit(200ms).exited);
   // It is still skipping the declared terabyte: end input and it exits cleanly.
   backend.close_stdin();
@@ -147,7 +163,8 @@ TEST(BackendProcessTest, RandomGarbageNeverCrashesIt) {
   BackendProcess backend;
   std::mt19937 rng(1234);
   std::string junk(256 * 1024, '\0');
-  for (auto& c : junk) c = static_cast<char>(rng() & 0xff);
+  for (auto& c : junk)
+    c = static_cast<char>(rng() & 0xff);
   // Sprinkle near-miss headers among the noise.
   junk += "Content-Length: 5\r\n\r\n{{{{{";
   junk += "Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd";
@@ -161,7 +178,9 @@ TEST(BackendProcessTest, ReadsStdinFromARegularFile) {
   const std::string path = "/tmp/quill-stdin-" + std::to_string(::getpid());
   {
     std::ofstream out(path, std::ios::binary);
-    out << frame(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"}, {"params", kInitParams}}.dump())
+    out << frame(json{
+               {"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"}, {"params", kInitParams}}
+                     .dump())
         << frame(R"({"jsonrpc":"2.0","id":2,"method":"shutdown"})")
         << frame(R"({"jsonrpc":"2.0","method":"exit"})");
   }
@@ -184,7 +203,7 @@ TEST(BackendProcessTest, LogFileTakesTheLogsAndStdoutOnlyFrames) {
   }
   std::ifstream in(log_path);
   const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(log.find("initialized by test"), std::string::npos) << log;
+  EXPECT_NE(log.find("initialized by test 1"), std::string::npos) << log;
   EXPECT_NE(log.find("<-- initialize(1)"), std::string::npos);
   ::unlink(log_path.c_str());
 }

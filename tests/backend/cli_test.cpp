@@ -7,7 +7,9 @@
 namespace quill::app {
 namespace {
 
-CliResult parse(std::vector<const char*> args) { return parse_cli(args); }
+CliResult parse(std::vector<const char*> args) {
+  return parse_cli(args);
+}
 
 TEST(CliTest, DefaultsRunAtInfoLevelOnStderr) {
   const auto r = parse({});

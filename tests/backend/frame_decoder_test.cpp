@@ -13,7 +13,8 @@ struct Decoded {
   std::vector<std::string> errors;
 };
 
-Decoded decode_in_pieces(const std::vector<std::string>& pieces, FrameDecoder decoder = FrameDecoder()) {
+Decoded decode_in_pieces(const std::vector<std::string>& pieces,
+                         FrameDecoder decoder = FrameDecoder()) {
   Decoded out;
   for (const auto& piece : pieces) {
     decoder.feed(piece);
@@ -36,8 +37,7 @@ const std::string kBodies[] = {
 };
 
 std::string three_message_stream() {
-  return encode_frame(kBodies[0]) +
-         "Content-Length: " + std::to_string(kBodies[1].size()) +
+  return encode_frame(kBodies[0]) + "Content-Length: " + std::to_string(kBodies[1].size()) +
          "\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n" + kBodies[1] +
          encode_frame(kBodies[2]);
 }
@@ -46,7 +46,8 @@ TEST(FrameDecoderTest, DecodesSeveralMessagesInOneChunk) {
   const Decoded d = decode(three_message_stream());
   EXPECT_TRUE(d.errors.empty());
   ASSERT_EQ(d.bodies.size(), 3u);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(d.bodies[i], kBodies[i]);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(d.bodies[i], kBodies[i]);
 }
 
 TEST(FrameDecoderTest, EveryTwoWaySplitGivesTheSameMessages) {
@@ -55,18 +56,21 @@ TEST(FrameDecoderTest, EveryTwoWaySplitGivesTheSameMessages) {
     const Decoded d = decode_in_pieces({stream.substr(0, cut), stream.substr(cut)});
     ASSERT_TRUE(d.errors.empty()) << "cut at " << cut << ": " << d.errors.front();
     ASSERT_EQ(d.bodies.size(), 3u) << "cut at " << cut;
-    for (int i = 0; i < 3; ++i) ASSERT_EQ(d.bodies[i], kBodies[i]) << "cut at " << cut;
+    for (int i = 0; i < 3; ++i)
+      ASSERT_EQ(d.bodies[i], kBodies[i]) << "cut at " << cut;
   }
 }
 
 TEST(FrameDecoderTest, ByteAtATimeGivesTheSameMessages) {
   const std::string stream = three_message_stream();
   std::vector<std::string> pieces;
-  for (char c : stream) pieces.emplace_back(1, c);
+  for (char c : stream)
+    pieces.emplace_back(1, c);
   const Decoded d = decode_in_pieces(pieces);
   EXPECT_TRUE(d.errors.empty());
   ASSERT_EQ(d.bodies.size(), 3u);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(d.bodies[i], kBodies[i]);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(d.bodies[i], kBodies[i]);
 }
 
 TEST(FrameDecoderTest, HeaderNamesAreCaseInsensitiveAndSpacesTrimmed) {
@@ -113,7 +117,8 @@ TEST(FrameDecoderTest, LengthBeyond64BitsIsAnError) {
 }
 
 TEST(FrameDecoderTest, ConflictingLengthsAreAnError) {
-  const Decoded d = decode("Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}x" + encode_frame("[]"));
+  const Decoded d =
+      decode("Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}x" + encode_frame("[]"));
   ASSERT_EQ(d.errors.size(), 1u);
   EXPECT_NE(d.errors[0].find("conflicting"), std::string::npos);
   ASSERT_EQ(d.bodies.size(), 1u);

@@ -20,7 +20,8 @@ class LifecycleTest : public ::testing::Test {
     EXPECT_EQ(uv_loop_close(&loop_), 0);
   }
   json request(int id, const std::string& method, json params) {
-    peer_->receive(json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump());
+    peer_->receive(
+        json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump());
     return sink_.take_last();
   }
 
@@ -48,7 +49,9 @@ TEST_F(LifecycleTest, InitializeStoresSettingsAndListsMethods) {
   EXPECT_EQ(reply["result"]["serverInfo"]["name"], "quill-backend");
   EXPECT_EQ(reply["result"]["serverInfo"]["version"], QUILL_VERSION);
   const auto& methods = reply["result"]["capabilities"]["methods"];
-  EXPECT_NE(std::find(methods.begin(), methods.end(), "shutdown"), methods.end());
+  for (const char* m : {"initialize", "shutdown", "exit", "$/cancelRequest"}) {
+    EXPECT_NE(std::find(methods.begin(), methods.end(), m), methods.end()) << m;
+  }
   ASSERT_TRUE(lifecycle_->initialized());
   const auto& s = lifecycle_->settings();
   EXPECT_EQ(s.workspace_root, "/w");
@@ -66,9 +69,12 @@ TEST_F(LifecycleTest, BadInitializeParamsNameTheField) {
   reply = request(2, "initialize", {{"workspaceRoot", "relative/dir"}});
   EXPECT_EQ(reply["error"]["code"], rpc::code::kInvalidParams);
   reply = request(3, "initialize", {{"workspaceRoot", "/w"}, {"timeouts", {{"idleMs", -1}}}});
-  EXPECT_NE(reply["error"]["message"].get<std::string>().find("timeouts.idleMs"), std::string::npos);
-  reply = request(4, "initialize", {{"workspaceRoot", "/w"}, {"provider", {{"headers", {{"X", 1}}}}}});
-  EXPECT_NE(reply["error"]["message"].get<std::string>().find("provider.headers.X"), std::string::npos);
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("timeouts.idleMs"),
+            std::string::npos);
+  reply =
+      request(4, "initialize", {{"workspaceRoot", "/w"}, {"provider", {{"headers", {{"X", 1}}}}}});
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("provider.headers.X"),
+            std::string::npos);
   EXPECT_FALSE(lifecycle_->initialized());
   // A failed initialize can be retried.
   reply = request(5, "initialize", {{"workspaceRoot", "/w"}});

@@ -19,7 +19,8 @@ TEST(MessageTest, ClassifiesRequestNotificationAndResponses) {
   ASSERT_TRUE(std::holds_alternative<Response>(m));
   EXPECT_TRUE(std::get<Response>(m).ok);
 
-  m = parse_message(R"({"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"no","data":{"k":1}}})");
+  m = parse_message(
+      R"({"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"no","data":{"k":1}}})");
   ASSERT_TRUE(std::holds_alternative<Response>(m));
   const auto& r = std::get<Response>(m);
   EXPECT_FALSE(r.ok);

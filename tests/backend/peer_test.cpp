@@ -35,7 +35,10 @@ TEST_F(PeerTest, DispatchesRequestsByMethodAndAnswersWithTheirId) {
   peer().on_request("math/add", [](const json& params, Responder r) {
     r.reply(params["a"].get<int>() + params["b"].get<int>());
   });
-  receive({{"jsonrpc", "2.0"}, {"id", "abc"}, {"method", "math/add"}, {"params", {{"a", 2}, {"b", 3}}}});
+  receive({{"jsonrpc", "2.0"},
+           {"id", "abc"},
+           {"method", "math/add"},
+           {"params", {{"a", 2}, {"b", 3}}}});
   ASSERT_EQ(sink_.sent.size(), 1u);
   EXPECT_EQ(sink_.sent[0]["id"], "abc");
   EXPECT_EQ(sink_.sent[0]["result"], 5);
@@ -50,13 +53,13 @@ TEST_F(PeerTest, UnknownMethodIsMethodNotFound) {
 }
 
 TEST_F(PeerTest, ParamsThatDoNotDecodeAreInvalidParamsNamingTheMethod) {
-  peer().on_request("need/int", [](const json& params, Responder r) {
-    r.reply(params.at("n").get<int>());
-  });
+  peer().on_request("need/int",
+                    [](const json& params, Responder r) { r.reply(params.at("n").get<int>()); });
   receive({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "need/int"}, {"params", {{"n", "text"}}}});
   ASSERT_EQ(sink_.sent.size(), 1u);
   EXPECT_EQ(sink_.sent[0]["error"]["code"], code::kInvalidParams);
-  EXPECT_NE(sink_.sent[0]["error"]["message"].get<std::string>().find("need/int"), std::string::npos);
+  EXPECT_NE(sink_.sent[0]["error"]["message"].get<std::string>().find("need/int"),
+            std::string::npos);
 }
 
 TEST_F(PeerTest, OtherExceptionsBecomeInternalErrors) {
@@ -163,8 +166,10 @@ TEST_F(PeerTest, StringIdsAreCancelledByTheSameString) {
 
 TEST_F(PeerTest, OutgoingCallsGetIncreasingIdsAndTheirResponses) {
   std::vector<Response> done;
-  const auto a = peer().call("editor/readFile", {{"path", "a"}}, 0ms, [&](Response r) { done.push_back(r); });
-  const auto b = peer().call("editor/readFile", {{"path", "b"}}, 0ms, [&](Response r) { done.push_back(r); });
+  const auto a =
+      peer().call("editor/readFile", {{"path", "a"}}, 0ms, [&](Response r) { done.push_back(r); });
+  const auto b =
+      peer().call("editor/readFile", {{"path", "b"}}, 0ms, [&](Response r) { done.push_back(r); });
   EXPECT_LT(a, b);
   ASSERT_EQ(sink_.sent.size(), 2u);
   EXPECT_EQ(sink_.sent[0]["method"], "editor/readFile");
@@ -172,7 +177,8 @@ TEST_F(PeerTest, OutgoingCallsGetIncreasingIdsAndTheirResponses) {
   EXPECT_EQ(peer().pending_calls(), 2u);
   // Answered out of order: each reaches its own callback.
   receive({{"jsonrpc", "2.0"}, {"id", b}, {"result", {{"content", "B"}}}});
-  receive({{"jsonrpc", "2.0"}, {"id", a}, {"error", {{"code", -32001}, {"message", "no such file"}}}});
+  receive(
+      {{"jsonrpc", "2.0"}, {"id", a}, {"error", {{"code", -32001}, {"message", "no such file"}}}});
   ASSERT_EQ(done.size(), 2u);
   EXPECT_TRUE(done[0].ok);
   EXPECT_EQ(done[0].result["content"], "B");
@@ -247,9 +253,8 @@ TEST_F(PeerTest, TheCallTableIsBoundedOldestFirst) {
 
 TEST_F(PeerTest, ACallbackMayStartAnotherCall) {
   int second = 0;
-  peer().call("editor/a", {}, 0ms, [&](Response) {
-    peer().call("editor/b", {}, 0ms, [&](Response) { ++second; });
-  });
+  peer().call("editor/a", {}, 0ms,
+              [&](Response) { peer().call("editor/b", {}, 0ms, [&](Response) { ++second; }); });
   receive({{"jsonrpc", "2.0"}, {"id", 1}, {"result", 1}});
   EXPECT_EQ(peer().pending_calls(), 1u);
   receive({{"jsonrpc", "2.0"}, {"id", 2}, {"result", 1}});

@@ -15,7 +15,8 @@ namespace {
 
 std::string join(const std::vector<std::string>& lines) {
   std::string out;
-  for (const auto& l : lines) out += l + "\n";
+  for (const auto& l : lines)
+    out += l + "\n";
   return out;
 }
 
@@ -28,7 +29,8 @@ void expect_shape(const std::string& example_name, const json& actual) {
 
 TEST(ProtocolExamplesTest, EveryExampleIsTheKindItsNameSays) {
   int count = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(QUILL_PROTOCOL_DIR) + "/examples")) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(QUILL_PROTOCOL_DIR) + "/examples")) {
     const std::string name = entry.path().filename().string();
     if (entry.path().extension() != ".json" || name == "optional-keys.json") continue;
     ++count;

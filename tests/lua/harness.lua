@@ -188,13 +188,38 @@ local function stop_children()
   children = {}
 end
 
--- True while process `pid` exists.
+-- True while process `pid` exists (a zombie counts as gone: an orphan's
+-- zombie may never be reaped in a container without a real init).
 function M.pid_alive(pid)
-  local ok = uv.kill(pid, 0)
-  return ok == 0
+  if uv.kill(pid, 0) ~= 0 then
+    return false
+  end
+  local f = io.open('/proc/' .. pid .. '/stat', 'r')
+  if not f then
+    return true
+  end
+  local stat = f:read('*l') or ''
+  f:close()
+  return stat:match('^%d+ %b() (%a)') ~= 'Z'
 end
 
 -- Runner ----------------------------------------------------------------------
+
+local cleanups = {}
+
+-- Register fn to run after the current test, pass or fail (e.g. SIGCONT a
+-- process the test stopped, so a failing test leaves nothing behind).
+function M.cleanup(fn)
+  table.insert(cleanups, fn)
+end
+
+local function run_cleanups()
+  local list = cleanups
+  cleanups = {}
+  for i = #list, 1, -1 do
+    pcall(list[i])
+  end
+end
 
 local function run_hooks(list)
   for _, fn in ipairs(list) do
@@ -210,6 +235,7 @@ local function run_one(t)
   local aok, aerr = xpcall(function()
     run_hooks(t.after)
   end, debug.traceback)
+  run_cleanups()
   stop_children()
   if ok and not aok then
     ok, err = false, aerr

@@ -25,7 +25,9 @@ std::string temp_path(const char* stem) {
 
 }  // namespace
 
-std::string frame(const std::string& body) { return rpc::encode_frame(body); }
+std::string frame(const std::string& body) {
+  return rpc::encode_frame(body);
+}
 
 BackendProcess::BackendProcess(std::vector<std::string> args,
                                std::optional<std::string> stdin_file) {
@@ -39,7 +41,8 @@ BackendProcess::BackendProcess(std::vector<std::string> args,
   std::vector<std::string> argv_store = {QUILL_BACKEND_PATH};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
   std::vector<char*> argv;
-  for (auto& a : argv_store) argv.push_back(a.data());
+  for (auto& a : argv_store)
+    argv.push_back(a.data());
   argv.push_back(nullptr);
 
   pid_ = ::fork();
@@ -84,7 +87,9 @@ void BackendProcess::write_raw(const std::string& bytes) {
   }
 }
 
-void BackendProcess::send(const json& message) { write_raw(frame(message.dump())); }
+void BackendProcess::send(const json& message) {
+  write_raw(frame(message.dump()));
+}
 
 void BackendProcess::request(int id, const std::string& method, const json& params) {
   send({{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}});
@@ -101,6 +106,13 @@ void BackendProcess::close_stdin() {
   }
 }
 
+void BackendProcess::close_stdout() {
+  if (out_fd_ >= 0) {
+    ::close(out_fd_);
+    out_fd_ = -1;
+  }
+}
+
 std::optional<json> BackendProcess::read_message(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -113,6 +125,7 @@ std::optional<json> BackendProcess::read_message(std::chrono::milliseconds timeo
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
+    if (out_fd_ < 0) return std::nullopt;
     pollfd pfd{out_fd_, POLLIN, 0};
     const int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
     if (ready <= 0) continue;
@@ -156,7 +169,9 @@ BackendProcess::Exit BackendProcess::wait_exit(std::chrono::milliseconds timeout
   }
 }
 
-void BackendProcess::kill_signal(int signal) { ::kill(pid_, signal); }
+void BackendProcess::kill_signal(int signal) {
+  ::kill(pid_, signal);
+}
 
 std::string BackendProcess::stderr_text() const {
   std::ifstream in(stderr_path_);

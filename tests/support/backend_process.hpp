@@ -5,11 +5,10 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "rpc/frame_decoder.hpp"
 
@@ -39,6 +38,7 @@ class BackendProcess {
   void request(int id, const std::string& method, const json& params = json::object());
   void notify(const std::string& method, const json& params = json::object());
   void close_stdin();
+  void close_stdout();  // as an editor that died would
 
   // Next decoded message within `timeout`, or nullopt.
   std::optional<json> read_message(std::chrono::milliseconds timeout = 5s);

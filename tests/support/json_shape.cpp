@@ -57,7 +57,8 @@ std::set<std::string> optional_keys(const std::string& name) {
   const json all = read_json(std::string(QUILL_PROTOCOL_DIR) + "/examples/optional-keys.json");
   std::set<std::string> out;
   if (auto it = all.find(name); it != all.end()) {
-    for (const auto& p : *it) out.insert(p.get<std::string>());
+    for (const auto& p : *it)
+      out.insert(p.get<std::string>());
   }
   return out;
 }

@@ -5,7 +5,6 @@
 // "number", as Lua cannot tell them apart.
 
 #include <nlohmann/json.hpp>
-
 #include <set>
 #include <string>
 #include <vector>

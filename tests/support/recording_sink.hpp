@@ -2,7 +2,6 @@
 // A MessageSink that records what the peer sends, parsed, for assertions.
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 

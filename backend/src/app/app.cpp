@@ -4,7 +4,9 @@
 
 namespace quill::app {
 
-App::~App() { finish(); }
+App::~App() {
+  finish();
+}
 
 int App::run(uv_file in, uv_file out) {
   std::string error;
@@ -33,17 +35,24 @@ int App::run(uv_file in, uv_file out) {
       .on_message = [this](std::string_view body) { peer_->receive(body); },
       .on_frame_error =
           [this](const std::string& problem) {
-            peer_->notify("log", {{"level", "warn"}, {"message", "bad frame from the editor: " + problem}});
+            peer_->notify(
+                "log", {{"level", "warn"}, {"message", "bad frame from the editor: " + problem}});
           },
       .on_input_end =
           [this](int status) {
-            request_exit(0, status == 0 ? "stdin closed" : std::string("stdin: ") + uv_strerror(status));
+            request_exit(
+                0, status == 0 ? "stdin closed" : std::string("stdin: ") + uv_strerror(status));
           },
-      .on_output_error = [this](const std::string& problem) { request_exit(1, problem); },
+      // The editor closing our stdout is it going away, like stdin EOF: not a failure.
+      .on_output_error =
+          [this](int status, const std::string& problem) {
+            request_exit(status == UV_EPIPE ? 0 : 1, problem);
+          },
       .on_drain =
           [this] {
             // Finish from a fresh loop turn: we are inside the writer's callback.
-            if (exiting_ && exit_timer_.ok()) uv_timer_start(exit_timer_.get(), &App::on_exit_timer, 0, 0);
+            if (exiting_ && exit_timer_.ok())
+              uv_timer_start(exit_timer_.get(), &App::on_exit_timer, 0, 0);
           },
   });
   if (rc != 0) {

@@ -53,7 +53,9 @@ CliResult parse_cli(std::span<const char* const> args) {
   return out;
 }
 
-std::string version_text() { return std::string("quill-backend ") + QUILL_VERSION + "\n"; }
+std::string version_text() {
+  return std::string("quill-backend ") + QUILL_VERSION + "\n";
+}
 
 std::string help_text() {
   return "Usage: quill-backend [--log-file PATH] [--log-level LEVEL]\n"

@@ -3,7 +3,9 @@
 namespace quill::rpc {
 namespace {
 
-bool valid_id(const json& id) { return id.is_number_integer() || id.is_string(); }
+bool valid_id(const json& id) {
+  return id.is_number_integer() || id.is_string();
+}
 
 Invalid invalid(json id, std::string message) {
   return Invalid{std::move(id), RpcError{code::kInvalidRequest, std::move(message), nullptr}};
@@ -41,8 +43,8 @@ RpcError RpcError::from_json(const json& error) {
 Message parse_message(std::string_view body) {
   json msg = json::parse(body, nullptr, false);
   if (msg.is_discarded()) {
-    return Invalid{nullptr, RpcError{code::kParseError, "parse error: body is not valid JSON",
-                                     nullptr}};
+    return Invalid{nullptr,
+                   RpcError{code::kParseError, "parse error: body is not valid JSON", nullptr}};
   }
   if (!msg.is_object()) {
     return invalid(nullptr, msg.is_array() ? "batch requests are not supported"

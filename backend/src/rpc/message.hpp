@@ -3,7 +3,6 @@
 // Errors are values (RpcError), never exceptions across the loop.
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
 #include <variant>
@@ -45,7 +44,7 @@ struct Notification {
 struct Response {
   json id;
   bool ok = true;
-  json result;    // when ok
+  json result;     // when ok
   RpcError error;  // when !ok
 };
 // A body that is not a valid message: the error to answer with, to `id` (null if unknown).

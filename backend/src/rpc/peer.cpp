@@ -1,5 +1,7 @@
 #include "rpc/peer.hpp"
 
+#include <algorithm>
+
 #include "util/log.hpp"
 
 namespace quill::rpc {
@@ -18,8 +20,9 @@ struct Responder::State {
     if (answered || peer_alive.expired()) return;
     QLOG(Error) << "request " << method << "(" << key << ") was dropped without an answer";
     answered = true;
-    peer->answer(*this, make_error(id, {code::kInternalError,
-                                        "internal error: " + method + " was not answered", nullptr}));
+    peer->answer(*this,
+                 make_error(id, {code::kInternalError,
+                                 "internal error: " + method + " was not answered", nullptr}));
   }
 };
 
@@ -44,6 +47,7 @@ void Responder::reply(json result) const {
     return;
   }
   s.answered = true;
+  s.cancel.clear();
   if (!s.peer_alive.expired()) s.peer->answer(s, make_result(s.id, result));
 }
 
@@ -54,18 +58,31 @@ void Responder::fail(RpcError error) const {
     return;
   }
   s.answered = true;
+  s.cancel.clear();
   if (!s.peer_alive.expired()) s.peer->answer(s, make_error(s.id, error));
 }
 
-bool Responder::answered() const { return state_->answered; }
-const CancelToken& Responder::cancel_token() const { return state_->cancel; }
-const json& Responder::id() const { return state_->id; }
-const std::string& Responder::method() const { return state_->method; }
+bool Responder::answered() const {
+  return state_->answered;
+}
+const CancelToken& Responder::cancel_token() const {
+  return state_->cancel;
+}
+const json& Responder::id() const {
+  return state_->id;
+}
+const std::string& Responder::method() const {
+  return state_->method;
+}
 
 Peer::Peer(uv_loop_t* loop, MessageSink& sink) : loop_(loop), sink_(sink) {}
 
 Peer::~Peer() {
   alive_.reset();  // unanswered Responders outliving us must not write
+  // Break Responder <-> cancel-callback cycles of requests that were never answered.
+  for (auto& [key, weak] : incoming_) {
+    if (auto state = weak.lock()) state->cancel.clear();
+  }
   calls_.clear();  // closes their timers; nobody is left to tell
 }
 
@@ -77,9 +94,13 @@ void Peer::on_notification(std::string method, NotificationHandler handler) {
   notification_handlers_[std::move(method)] = std::move(handler);
 }
 
-std::vector<std::string> Peer::request_methods() const {
-  std::vector<std::string> out;
-  for (const auto& [name, handler] : request_handlers_) out.push_back(name);
+std::vector<std::string> Peer::handled_methods() const {
+  std::vector<std::string> out = {"$/cancelRequest"};
+  for (const auto& [name, handler] : request_handlers_)
+    out.push_back(name);
+  for (const auto& [name, handler] : notification_handlers_)
+    out.push_back(name);
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -124,8 +145,8 @@ void Peer::dispatch_request(Request request) {
   try {
     it->second(request.params, responder);
   } catch (const json::exception& e) {
-    responder.fail({code::kInvalidParams,
-                    "invalid params for " + request.method + ": " + e.what(), nullptr});
+    responder.fail(
+        {code::kInvalidParams, "invalid params for " + request.method + ": " + e.what(), nullptr});
   } catch (const std::exception& e) {
     QLOG(Error) << request.method << " handler threw: " << e.what();
     responder.fail(
@@ -165,7 +186,8 @@ void Peer::answer(const Responder::State& state, const std::string& body) {
   const auto it = incoming_.find(state.key);
   if (it != incoming_.end() && it->second.lock().get() == &state) incoming_.erase(it);
   // During ~State the weak_ptr is already expired: compare by key only then.
-  else if (it != incoming_.end() && it->second.expired()) incoming_.erase(it);
+  else if (it != incoming_.end() && it->second.expired())
+    incoming_.erase(it);
   QLOG(Debug) << "--> reply:" << state.method << "(" << state.key << ") "
               << std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - state.received)
@@ -182,9 +204,12 @@ Peer::CallId Peer::call(std::string method, json params, std::chrono::millisecon
                         CallDone done) {
   if (calls_.size() >= kMaxPendingCalls) {
     // Bounded table: the oldest call gives way.
-    finish_call(calls_.begin()->first,
-                Response{calls_.begin()->first, false, nullptr,
-                         {code::kInternalError, "too many pending requests to the editor", nullptr}});
+    finish_call(
+        calls_.begin()->first,
+        Response{calls_.begin()->first,
+                 false,
+                 nullptr,
+                 {code::kInternalError, "too many pending requests to the editor", nullptr}});
   }
   const CallId id = next_call_id_++;
   auto pending = std::make_unique<PendingCall>();
@@ -193,7 +218,8 @@ Peer::CallId Peer::call(std::string method, json params, std::chrono::millisecon
   pending->method = method;
   pending->done = std::move(done);
   if (timeout.count() > 0) {
-    pending->timer = uv::UvHandle<uv_timer_t>([this](uv_timer_t* t) { return uv_timer_init(loop_, t); });
+    pending->timer =
+        uv::UvHandle<uv_timer_t>([this](uv_timer_t* t) { return uv_timer_init(loop_, t); });
     if (pending->timer.ok()) {
       pending->timer.get()->data = pending.get();
       uv_timer_start(
@@ -205,11 +231,13 @@ Peer::CallId Peer::call(std::string method, json params, std::chrono::millisecon
             const CallId call_id = call->id;
             QLOG(Warn) << call->method << "(" << call_id << ") timed out";
             peer->sink_.send(make_notification("$/cancelRequest", json{{"id", call_id}}));
-            peer->finish_call(call_id,
-                              Response{call_id, false, nullptr,
-                                       {code::kRequestTimeout,
-                                        "the editor did not answer " + call->method + " in time",
-                                        nullptr}});
+            peer->finish_call(
+                call_id,
+                Response{call_id,
+                         false,
+                         nullptr,
+                         {code::kRequestTimeout,
+                          "the editor did not answer " + call->method + " in time", nullptr}});
           },
           static_cast<std::uint64_t>(timeout.count()), 0);
     }

@@ -35,6 +35,8 @@ class CancelToken {
   // Runs `fn` when cancelled (at once if already cancelled). A later call replaces it.
   void on_cancel(std::function<void()> fn) const;
   void cancel() const;
+  // Drops the callback: it often holds the Responder that holds this token.
+  void clear() const { state_->fn = nullptr; }
 
  private:
   struct State {
@@ -85,7 +87,8 @@ class Peer {
   void on_request(std::string method, RequestHandler handler);
   void on_notification(std::string method, NotificationHandler handler);
   void set_gate(RequestGate gate) { gate_ = std::move(gate); }
-  std::vector<std::string> request_methods() const;
+  // Every method bound here (requests and notifications) plus `$/cancelRequest`, sorted.
+  std::vector<std::string> handled_methods() const;
 
   // One complete message body from the transport.
   void receive(std::string_view body);

@@ -19,12 +19,16 @@ int StdioTransport::start(Events events) {
     if (events_.on_drain) events_.on_drain();
   });
   writer_->set_on_error([this](int status) {
-    output_failed(std::string("cannot write to the editor: ") + uv_strerror(status));
+    output_failed(status, std::string("cannot write to the editor: ") + uv_strerror(status));
   });
   reading_ = true;
   return reader_->start([this](std::string_view bytes) { on_bytes(bytes); },
                         [this](int status) {
                           reading_ = false;
+                          if (decoder_.buffered() > 0) {
+                            QLOG(Warn) << "input ended inside a frame; " << decoder_.buffered()
+                                       << " bytes never formed a message";
+                          }
                           if (events_.on_input_end) events_.on_input_end(status);
                         });
 }
@@ -53,19 +57,19 @@ void StdioTransport::on_bytes(std::string_view bytes) {
 void StdioTransport::send(std::string body) {
   if (output_broken_) return;
   if (writer_->pending_bytes() + body.size() > kMaxQueuedBytes) {
-    output_failed("the editor is not reading: more than " + std::to_string(kMaxQueuedBytes) +
-                  " bytes unsent");
+    output_failed(UV_ENOBUFS, "the editor is not reading: more than " +
+                                  std::to_string(kMaxQueuedBytes) + " bytes unsent");
     return;
   }
   QLOG(Trace) << "--> " << body;
   writer_->write(encode_frame(body));
 }
 
-void StdioTransport::output_failed(const std::string& problem) {
+void StdioTransport::output_failed(int status, const std::string& problem) {
   if (output_broken_) return;
   output_broken_ = true;
   QLOG(Error) << problem;
-  if (events_.on_output_error) events_.on_output_error(problem);
+  if (events_.on_output_error) events_.on_output_error(status, problem);
 }
 
 }  // namespace quill::rpc

@@ -25,7 +25,8 @@ class StdioTransport final : public MessageSink {
     std::function<void(std::string_view body)> on_message;
     std::function<void(const std::string& problem)> on_frame_error;
     std::function<void(int status)> on_input_end;  // 0 = EOF, else a libuv error
-    std::function<void(const std::string& problem)> on_output_error;
+    // status: the libuv error (UV_EPIPE: the editor closed our stdout), UV_ENOBUFS on overflow.
+    std::function<void(int status, const std::string& problem)> on_output_error;
     std::function<void()> on_drain;  // every queued byte was written
   };
 
@@ -42,7 +43,7 @@ class StdioTransport final : public MessageSink {
   StdioTransport(std::unique_ptr<uv::ByteReader> reader, std::unique_ptr<uv::ByteWriter> writer)
       : reader_(std::move(reader)), writer_(std::move(writer)) {}
   void on_bytes(std::string_view bytes);
-  void output_failed(const std::string& problem);
+  void output_failed(int status, const std::string& problem);
 
   std::unique_ptr<uv::ByteReader> reader_;
   std::unique_ptr<uv::ByteWriter> writer_;

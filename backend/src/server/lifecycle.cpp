@@ -117,11 +117,13 @@ Lifecycle::Lifecycle(rpc::Peer& peer, std::function<void(int code)> exit)
       return;
     }
     settings_ = std::move(settings);
-    QLOG(Info) << "initialized by " << (settings_->client_name.empty() ? "?" : settings_->client_name)
-               << " " << settings_->client_version << ", workspace " << settings_->workspace_root;
+    const std::string client = settings_->client_name.empty()
+                                   ? std::string("an unnamed client")
+                                   : settings_->client_name + " " + settings_->client_version;
+    QLOG(Info) << "initialized by " << client << ", workspace " << settings_->workspace_root;
     responder.reply({{"serverInfo", {{"name", "quill-backend"}, {"version", QUILL_VERSION}}},
                      {"protocolVersion", 1},
-                     {"capabilities", {{"methods", peer_.request_methods()}, {"cancel", true}}}});
+                     {"capabilities", {{"methods", peer_.handled_methods()}, {"cancel", true}}}});
   });
 
   peer_.on_request("shutdown", [this](const json&, rpc::Responder responder) {

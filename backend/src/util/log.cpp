@@ -28,7 +28,9 @@ std::optional<Level> parse_level(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view level_name(Level level) { return kNames[static_cast<std::size_t>(level)]; }
+std::string_view level_name(Level level) {
+  return kNames[static_cast<std::size_t>(level)];
+}
 
 std::optional<std::string> open_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "a");
@@ -38,9 +40,13 @@ std::optional<std::string> open_file(const std::string& path) {
   return std::nullopt;
 }
 
-void set_level(Level level) { state().level = level; }
+void set_level(Level level) {
+  state().level = level;
+}
 
-bool enabled(Level level) { return level <= state().level; }
+bool enabled(Level level) {
+  return level <= state().level;
+}
 
 void write(Level level, std::string_view line) {
   using namespace std::chrono;

@@ -43,7 +43,7 @@ class Line {
 
 }  // namespace quill::log
 
-#define QLOG(level)                                          \
+#define QLOG(level)                                         \
   if (!::quill::log::enabled(::quill::log::Level::level)) { \
-  } else                                                     \
+  } else                                                    \
     ::quill::log::Line(::quill::log::Level::level)

@@ -159,7 +159,8 @@ class StreamWriter final : public ByteWriter {
     if (handle_.ok()) handle_.stream()->data = this;
   }
   ~StreamWriter() override {
-    for (Request* r : in_flight_) r->owner = nullptr;
+    for (Request* r : in_flight_)
+      r->owner = nullptr;
   }
   bool ok() const { return handle_.ok(); }
 

@@ -1,0 +1,434 @@
+-- quill.backend against the real quill-backend binary ($QUILL_BACKEND), each
+-- test in a fresh child Neovim.
+local h = require('harness')
+local shape = require('shape')
+local eq, ok = h.eq, h.ok
+local uv = vim.uv or vim.loop
+
+local bin
+
+-- Child with vim.notify captured into _G.notes and a callback recorder:
+-- record(key) returns cb(err, result) storing _G.res[key] = {err, result, n}.
+local function new_child()
+  bin = h.backend_path()
+  local child = h.new_child()
+  child.lua([[
+    vim.env.QUILL_BACKEND = ...
+    _G.notes = {}
+    vim.notify = function(msg, level)
+      table.insert(_G.notes, { msg = msg, level = level })
+    end
+    _G.b = require('quill.backend')
+    _G.res = {}
+    _G.record = function(key)
+      return function(err, result)
+        local prev = _G.res[key]
+        _G.res[key] = { err = err, result = result, n = (prev and prev.n or 0) + 1 }
+      end
+    end
+  ]], { bin })
+  return child
+end
+
+local function start(child)
+  child.lua([[b.start(record('init'))]])
+  child.wait('res.init ~= nil')
+  local init = child.lua('return res.init')
+  eq(nil, init.err, 'initialize error')
+  return init.result
+end
+
+-- SIGSTOP the backend; whatever happens, it is continued after the test so
+-- it can see EOF and exit instead of lingering stopped.
+local function freeze(pid)
+  h.cleanup(function()
+    uv.kill(pid, 'sigcont')
+  end)
+  eq(0, uv.kill(pid, 'sigstop'))
+end
+
+local function binary_version()
+  local out = vim.fn.system({ bin, '--version' })
+  eq(0, vim.v.shell_error, 'quill-backend --version exit status')
+  local v = out:match('^quill%-backend (%S+)')
+  ok(v, 'unexpected --version output: ' .. out)
+  return v
+end
+
+describe('backend process', function()
+  it('starts lazily and completes the initialize handshake', function()
+    local child = new_child()
+    eq({ false, nil }, child.lua('return { b.is_running(), b.info().pid }'), 'nothing runs before first use')
+    local result = start(child)
+    eq('quill-backend', result.serverInfo.name)
+    eq(binary_version(), result.serverInfo.version)
+    eq(1, result.protocolVersion)
+    ok(vim.tbl_contains(result.capabilities.methods, 'initialize'), 'methods lists initialize')
+    ok(vim.tbl_contains(result.capabilities.methods, 'shutdown'), 'methods lists shutdown')
+    local example = vim.json.decode(table.concat(vim.fn.readfile(h.root .. '/protocol/examples/initialize.response.json'), '\n'))
+    eq({}, shape.diff(example.result, result, nil, 'result'), 'shape of the real initialize result')
+    local info = child.lua('return b.info()')
+    eq(true, info.running)
+    eq(result.serverInfo, info.server_info)
+    eq(0, info.restarts)
+    eq('number', type(info.pid))
+    ok(h.pid_alive(info.pid), 'backend pid is alive')
+  end)
+
+  it('passes the workspace root and log options to the backend', function()
+    local child = new_child()
+    local log = vim.fn.tempname() .. '/sub/quill.log'
+    child.lua([[require('quill.config').setup({ log_file = ..., log_level = 'debug', workspace_root = '/tmp' })]], { log })
+    start(child)
+    child.lua('b.stop()')
+    local text = table.concat(vim.fn.readfile(log), '\n')
+    ok(text:find('/tmp', 1, true), 'log mentions the workspace root: ' .. text)
+  end)
+
+  it('answers many concurrent requests, each to its own callback', function()
+    local child = new_child()
+    -- First batch is queued behind initialize, second goes straight out.
+    for round = 1, 2 do
+      child.lua([[
+        local round = ...
+        for i = 1, 8 do
+          local method = (i % 4 == 0) and 'initialize' or ('test/unknown' .. i)
+          local params = method == 'initialize' and { workspaceRoot = '/' } or { i = i }
+          b.request(method, params, record(round .. ':' .. i))
+        end
+      ]], { round })
+      child.wait(('vim.tbl_count(res) >= %d'):format(8 * round))
+    end
+    local res = child.lua('return res')
+    for round = 1, 2 do
+      for i = 1, 8 do
+        local r = res[round .. ':' .. i]
+        eq(1, r.n, 'callback count for ' .. round .. ':' .. i)
+        -- initialize again -> InvalidRequest, unknown method -> MethodNotFound
+        eq((i % 4 == 0) and -32600 or -32601, r.err.code, 'code for ' .. round .. ':' .. i)
+      end
+    end
+  end)
+
+  it('delivers MethodNotFound for an unknown method to the callback', function()
+    local child = new_child()
+    child.lua([[b.request('no/such', { x = 1 }, record('r'))]])
+    child.wait('res.r ~= nil')
+    local r = child.lua('return res.r')
+    eq(-32601, r.err.code)
+    eq('string', type(r.err.message))
+    eq(nil, r.result)
+    eq(0, child.lua('return b.pending_count()'))
+  end)
+
+  it('times out a request the backend does not answer, sending $/cancelRequest', function()
+    local child = new_child()
+    start(child)
+    local pid = child.lua('return b.info().pid')
+    freeze(pid)
+    child.lua([[
+      _G.sent = {}
+      local write = b._write
+      b._write = function(data, p)
+        table.insert(_G.sent, data)
+        return write(data, p)
+      end
+      _G.t0 = vim.loop.hrtime()
+      _G.id = b.request('test/slow', nil, record('slow'), { timeout_ms = 200 })
+    ]])
+    child.wait('res.slow ~= nil')
+    local r = child.lua('return { res = res.slow, ms = (vim.loop.hrtime() - t0) / 1e6, id = id }')
+    eq(3, r.res.err.code, 'Timeout code')
+    h.matches('timed out after 200 ms', r.res.err.message)
+    ok(r.ms >= 190 and r.ms < 2000, 'timed out after ' .. r.ms .. ' ms')
+    local sent = child.lua('return sent')
+    local msgs = require('quill.rpc').new_decoder():feed(table.concat(sent))
+    eq({ jsonrpc = '2.0', method = '$/cancelRequest', params = { id = r.id } }, msgs[#msgs])
+    -- The late answer after SIGCONT must not reach the callback a second time.
+    uv.kill(pid, 'sigcont')
+    child.lua([[b.request('test/after', nil, record('after'))]])
+    child.wait('res.after ~= nil')
+    eq(1, child.lua('return res.slow.n'))
+  end)
+
+  it('cancels a queued request immediately and a sent one with $/cancelRequest', function()
+    local child = new_child()
+    child.lua([[
+      _G.qid = b.request('test/queued', nil, record('queued'))
+      b.cancel(qid)
+    ]])
+    child.wait('res.queued ~= nil')
+    eq(-32800, child.lua('return res.queued.err.code'))
+    start(child)
+    local pid = child.lua('return b.info().pid')
+    freeze(pid)
+    child.lua([[
+      _G.sent = {}
+      local write = b._write
+      b._write = function(data, p)
+        table.insert(_G.sent, data)
+        return write(data, p)
+      end
+      _G.sid = b.request('test/sent', nil, record('sent'))
+      _G.cancel_ok = b.cancel(sid)
+    ]])
+    eq(true, child.lua('return cancel_ok'))
+    local msgs = require('quill.rpc').new_decoder():feed(table.concat(child.lua('return sent')))
+    eq({ jsonrpc = '2.0', method = '$/cancelRequest', params = { id = child.lua('return sid') } }, msgs[2])
+    uv.kill(pid, 'sigcont')
+    child.wait('res.sent ~= nil')
+    eq(1, child.lua('return res.sent.n'))
+    eq(false, child.lua('return b.cancel(sid)'), 'cancel after completion')
+  end)
+end)
+
+describe('backend crash', function()
+  it('fails pending requests, notifies once, restarts on the next request', function()
+    local child = new_child()
+    start(child)
+    local pid = child.lua('return b.info().pid')
+    -- SIGSTOP first so the requests are certainly unanswered when SIGKILL lands.
+    freeze(pid)
+    child.lua([[
+      b.request('test/p1', { n = 1 }, record('p1'))
+      b.request('test/p2', { n = 2 }, record('p2'))
+      vim.loop.kill(..., 'sigkill')
+    ]], { pid })
+    child.wait('res.p1 ~= nil and res.p2 ~= nil and #notes > 0')
+    local res = child.lua('return res')
+    for _, key in ipairs({ 'p1', 'p2' }) do
+      eq(1, res[key].n, key .. ' callback count')
+      eq(2, res[key].err.code, key .. ' BackendExited code')
+      h.matches('^quill backend exited %(code %d+, signal 9%)$', res[key].err.message)
+    end
+    eq(false, child.lua('return b.is_running()'))
+    ok(not h.pid_alive(pid), 'killed backend is gone')
+
+    child.lua([[b.request('test/after', nil, record('after'))]])
+    child.wait('res.after ~= nil')
+    eq(-32601, child.lua('return res.after.err.code'), 'the restarted backend answers')
+    local info = child.lua('return b.info()')
+    eq(true, info.running)
+    eq(1, info.restarts)
+    h.neq(pid, info.pid)
+    eq('quill-backend', info.server_info.name)
+
+    vim.wait(300)
+    local notes = child.lua('return notes')
+    eq(1, #notes, 'exactly one notification: ' .. vim.inspect(notes))
+    eq(vim.log.levels.WARN, notes[1].level)
+    h.matches('^quill: backend exited %(code %d+, signal 9%), restarting on next request', notes[1].msg)
+  end)
+
+  it('notifies once for a crash with nothing pending', function()
+    local child = new_child()
+    start(child)
+    local pid = child.lua('return b.info().pid')
+    uv.kill(pid, 'sigkill')
+    child.wait('#notes > 0')
+    vim.wait(300)
+    eq(1, child.lua('return #notes'))
+    eq(false, child.lua('return b.is_running()'))
+  end)
+
+  it('reports the exit code and the last stderr line, and logs stderr', function()
+    local child = new_child()
+    local log = vim.fn.tempname() .. '.log'
+    child.lua([[
+      local fake, log = ...
+      vim.env.QUILL_BACKEND = fake
+      require('quill.config').setup({ log_file = log })
+      b.request('test/x', nil, record('x'))
+    ]], { h.dir .. '/fixtures/crashing-backend', log })
+    child.wait('res.x ~= nil and #notes > 0')
+    eq({ code = 2, message = 'quill backend exited (code 3, signal 0)' },
+      child.lua('return { code = res.x.err.code, message = res.x.err.message }'))
+    local notes = child.lua('return notes')
+    eq(1, #notes)
+    eq('quill: backend exited (code 3, signal 0), restarting on next request\nstderr: fatal: simulated crash',
+      notes[1].msg)
+    local text = table.concat(vim.fn.readfile(log), '\n')
+    ok(text:find('backend stderr: starting up', 1, true), text)
+    ok(text:find('backend stderr: fatal: simulated crash', 1, true), text)
+  end)
+
+  it('fails queued requests and stops the process when initialize is refused', function()
+    local child = new_child()
+    child.lua([[
+      vim.env.QUILL_BACKEND = ...
+      b.start(record('init'))
+      b.request('test/queued', nil, record('queued'))
+      _G.pid = b.info().pid
+    ]], { h.dir .. '/fixtures/failing-init-backend' })
+    child.wait('res.init ~= nil and res.queued ~= nil and not b.is_running()', 3000)
+    local res = child.lua('return res')
+    eq(-32602, res.init.err.code)
+    eq('quill: backend initialize failed: workspaceRoot must be a string', res.init.err.message)
+    eq(res.init.err.message, res.queued.err.message)
+    eq(1, res.queued.n)
+    h.wait_for(function()
+      return not h.pid_alive(child.lua('return pid'))
+    end, 2000, 'the refused backend to be stopped')
+    eq(0, child.lua('return #notes'), 'a refused initialize is reported to callers, not as a crash')
+  end)
+
+  it('reports a missing binary to the callback with how to build it', function()
+    local child = new_child()
+    child.lua([[
+      vim.env.QUILL_BACKEND = '/nonexistent/quill-backend'
+      b.request('test/x', nil, record('x'))
+    ]])
+    child.wait('res.x ~= nil')
+    local err = child.lua('return res.x.err')
+    eq(1, err.code, 'BackendUnavailable')
+    h.matches('/nonexistent/quill%-backend', err.message)
+    h.matches("run 'make build' in ", err.message)
+    eq(0, child.lua('return #notes'))
+  end)
+end)
+
+describe('backend stop', function()
+  it('shuts down cleanly and leaves no process', function()
+    local child = new_child()
+    start(child)
+    local pid = child.lua('return b.info().pid')
+    local r = child.lua([[
+      local t0 = vim.loop.hrtime()
+      b.stop()
+      local ok = vim.loop.kill(..., 0)
+      return { ms = (vim.loop.hrtime() - t0) / 1e6, running = b.is_running(), alive = ok == 0 }
+    ]], { pid })
+    eq(false, r.running)
+    eq(false, r.alive, 'process still exists after stop()')
+    ok(r.ms < 1200, 'stop took ' .. r.ms .. ' ms')
+    ok(not h.pid_alive(pid))
+    eq(0, child.lua('return #notes'), 'a requested stop is not reported as a crash')
+  end)
+
+  it('kills a backend that does not react within about a second', function()
+    local child = new_child()
+    start(child)
+    local pid = child.lua('return b.info().pid')
+    freeze(pid)
+    local r = child.lua([[
+      b.request('test/pending', nil, record('pending'))
+      local t0 = vim.loop.hrtime()
+      b.stop()
+      return { ms = (vim.loop.hrtime() - t0) / 1e6, alive = vim.loop.kill(..., 0) == 0 }
+    ]], { pid })
+    eq(false, r.alive, 'process still exists after stop()')
+    ok(r.ms < 1500, 'stop took ' .. r.ms .. ' ms')
+    child.wait('res.pending ~= nil')
+    eq(2, child.lua('return res.pending.err.code'))
+    eq(0, child.lua('return #notes'))
+  end)
+
+  it('stops the backend when Neovim exits (VimLeavePre)', function()
+    local child = new_child()
+    start(child)
+    local pid = child.lua('return b.info().pid')
+    eq(1, child.lua([[return #vim.api.nvim_get_autocmds({ group = 'quill', event = 'VimLeavePre' })]]))
+    child.stop()
+    h.wait_for(function()
+      return not h.pid_alive(pid)
+    end, 2000, 'backend to exit with the editor')
+  end)
+end)
+
+describe('backend -> editor messages', function()
+  -- Decode what the child would have written to the backend.
+  local function capture(child)
+    child.lua([[
+      _G.written = {}
+      b._write = function(data)
+        table.insert(_G.written, data)
+        return true
+      end
+    ]])
+  end
+
+  local function written(child)
+    local msgs, errs = require('quill.rpc').new_decoder():feed(table.concat(child.lua('return written')))
+    eq({}, errs)
+    return msgs
+  end
+
+  it('routes a request to its handler and writes exactly one response', function()
+    local child = new_child()
+    capture(child)
+    child.lua([[
+      b.on_request('editor/echo', function(params, respond)
+        respond(nil, { echo = params.x })
+        respond(nil, { echo = 'second answer is dropped' })
+      end)
+      b._handle_message({ jsonrpc = '2.0', id = 41, method = 'editor/echo', params = { x = 5 } })
+    ]])
+    eq({ { jsonrpc = '2.0', id = 41, result = { echo = 5 } } }, written(child))
+  end)
+
+  it('answers later when the handler responds asynchronously', function()
+    local child = new_child()
+    capture(child)
+    child.lua([[
+      b.on_request('editor/later', function(params, respond)
+        vim.defer_fn(function() respond(nil, { done = true }) end, 50)
+      end)
+      b._handle_message({ jsonrpc = '2.0', id = 7, method = 'editor/later', params = {} })
+    ]])
+    eq(0, child.lua('return #written'))
+    child.wait('#written == 1')
+    eq({ { jsonrpc = '2.0', id = 7, result = { done = true } } }, written(child))
+  end)
+
+  it('answers MethodNotFound for an unknown method and InternalError for a failing handler', function()
+    local child = new_child()
+    capture(child)
+    child.lua([[
+      b.on_request('editor/boom', function() error('kaboom') end)
+      b.on_request('editor/refuse', function(_, respond) respond({ code = -32001, message = 'outside workspace' }) end)
+      b._handle_message({ jsonrpc = '2.0', id = 1, method = 'editor/nope', params = {} })
+      b._handle_message({ jsonrpc = '2.0', id = 2, method = 'editor/boom', params = {} })
+      b._handle_message({ jsonrpc = '2.0', id = 3, method = 'editor/refuse', params = {} })
+    ]])
+    local msgs = written(child)
+    eq(3, #msgs)
+    eq(1, msgs[1].id)
+    eq(-32601, msgs[1].error.code)
+    h.matches('editor/nope', msgs[1].error.message)
+    eq(2, msgs[2].id)
+    eq(-32603, msgs[2].error.code)
+    h.matches('kaboom', msgs[2].error.message)
+    eq({ jsonrpc = '2.0', id = 3, error = { code = -32001, message = 'outside workspace' } }, msgs[3])
+  end)
+
+  it('dispatches notifications and decodes a read batch with one vim.schedule', function()
+    local child = new_child()
+    local r = child.lua([[
+      local rpc = require('quill.rpc')
+      _G.got = {}
+      b.on_notification('chat/token', function(params) table.insert(_G.got, params.text) end)
+      local p = { decoder = rpc.new_decoder(), log_file = vim.fn.tempname() }
+      local function token(t)
+        return rpc.encode({ jsonrpc = '2.0', method = 'chat/token', params = { chatId = 'c', text = t } })
+      end
+      local schedules = 0
+      local schedule = vim.schedule
+      vim.schedule = function(fn)
+        schedules = schedules + 1
+        return schedule(fn)
+      end
+      local batch = token('a') .. token('b') .. token('c')
+      local half = token('d')
+      b._on_read(p, nil, batch .. half:sub(1, 10))
+      local after_first = schedules
+      b._on_read(p, nil, half:sub(11, 20))
+      local after_partial = schedules
+      b._on_read(p, nil, half:sub(21))
+      vim.schedule = schedule
+      return { after_first, after_partial, schedules, #_G.got }
+    ]])
+    eq({ 1, 1, 2, 0 }, r, 'schedules per read, and nothing dispatched synchronously')
+    child.wait('#got == 4')
+    eq({ 'a', 'b', 'c', 'd' }, child.lua('return got'))
+  end)
+end)

@@ -1,0 +1,112 @@
+-- quill.config: defaults, merge, validation messages.
+local h = require('harness')
+local eq, ok, raises = h.eq, h.ok, h.raises
+
+local config
+
+local function fresh()
+  package.loaded['quill.config'] = nil
+  package.loaded['quill'] = nil
+  config = require('quill.config')
+end
+
+describe('config', function()
+  before_each(fresh)
+
+  it('returns the documented defaults when setup() was never called', function()
+    local cfg = config.get()
+    eq(nil, cfg.backend_cmd)
+    eq(nil, cfg.host)
+    eq(nil, cfg.system_prompt)
+    eq(nil, cfg.workspace_root)
+    eq({}, cfg.headers)
+    eq({}, cfg.options)
+    eq('llama3.2', cfg.model)
+    eq(vim.fn.stdpath('cache') .. '/quill-backend.log', cfg.log_file)
+    eq('info', cfg.log_level)
+    eq(10000, cfg.request_timeout_ms)
+    eq({ connect_ms = 5000, first_byte_ms = 300000, idle_ms = 60000 }, cfg.timeouts)
+    eq({ position = 'right', size = 80 }, cfg.chat)
+    eq({ send = '<CR>', send_insert = '<C-s>', cancel = '<C-c>' }, cfg.keymaps)
+  end)
+
+  it('deep-merges options over the defaults', function()
+    config.setup({
+      model = 'qwen2.5',
+      host = 'http://gpu:11434',
+      headers = { Authorization = 'Bearer t' },
+      timeouts = { idle_ms = 1000 },
+      keymaps = { cancel = false },
+      options = { temperature = 0.2 },
+    })
+    local cfg = config.get()
+    eq('qwen2.5', cfg.model)
+    eq('http://gpu:11434', cfg.host)
+    eq({ Authorization = 'Bearer t' }, cfg.headers)
+    eq({ connect_ms = 5000, first_byte_ms = 300000, idle_ms = 1000 }, cfg.timeouts)
+    eq({ send = '<CR>', send_insert = '<C-s>', cancel = false }, cfg.keymaps)
+    eq({ temperature = 0.2 }, cfg.options)
+    eq('info', cfg.log_level)
+  end)
+
+  it('merges each setup() over the defaults, not over the previous setup', function()
+    config.setup({ model = 'a', log_level = 'debug' })
+    config.setup({ model = 'b' })
+    eq('b', config.get().model)
+    eq('info', config.get().log_level)
+    eq('llama3.2', config.defaults().model, 'defaults are not mutated')
+  end)
+
+  it('quill.setup() only delegates to config.setup()', function()
+    require('quill').setup({ model = 'via-init' })
+    eq('via-init', config.get().model)
+    local st = require('quill').status()
+    eq(false, st.busy)
+    eq(false, st.backend.running)
+    eq(nil, st.backend.pid)
+  end)
+
+  it('names the option and the allowed values for a bad enum', function()
+    eq(
+      "quill: option 'log_level' must be one of error, warn, info, debug, trace (got 'loud')",
+      raises(config.setup, { log_level = 'loud' })
+    )
+    eq(
+      "quill: option 'chat.position' must be one of left, right, top, bottom (got 'middle')",
+      raises(config.setup, { chat = { position = 'middle' } })
+    )
+  end)
+
+  it('names the option for a wrong type, also nested', function()
+    eq("quill: option 'model' must be a non-empty string (got 42)", raises(config.setup, { model = 42 }))
+    eq(
+      "quill: option 'timeouts.idle_ms' must be a positive integer (got -1)",
+      raises(config.setup, { timeouts = { idle_ms = -1 } })
+    )
+    eq("quill: option 'timeouts' must be a table (got 5)", raises(config.setup, { timeouts = 5 }))
+    eq(
+      "quill: option 'request_timeout_ms' must be a positive integer (got 'soon')",
+      raises(config.setup, { request_timeout_ms = 'soon' })
+    )
+    h.matches("^quill: option 'headers' must be a table of strings", raises(config.setup, { headers = { X = 1 } }))
+    h.matches("^quill: option 'keymaps.send' ", raises(config.setup, { keymaps = { send = 1 } }))
+    h.matches("^quill: option 'backend_cmd' ", raises(config.setup, { backend_cmd = true }))
+  end)
+
+  it('rejects unknown options, top-level and nested', function()
+    eq("quill: unknown option 'modle'", raises(config.setup, { modle = 'x' }))
+    eq("quill: unknown option 'timeouts.idle'", raises(config.setup, { timeouts = { idle = 1 } }))
+    eq('quill: setup() expects a table (got \'fast\')', raises(config.setup, 'fast'))
+  end)
+
+  it('keeps the previous configuration when setup() fails', function()
+    config.setup({ model = 'kept' })
+    ok(not pcall(config.setup, { model = 'lost', log_level = 'loud' }))
+    eq('kept', config.get().model)
+  end)
+
+  it('accepts setup() without arguments', function()
+    config.setup()
+    eq('llama3.2', config.get().model)
+  end)
+end)

@@ -1,0 +1,71 @@
+-- plugin/quill.lua: user commands, lazy loading, no setup() needed.
+local h = require('harness')
+local eq, ok = h.eq, h.ok
+
+local function new_child()
+  local child = h.new_child()
+  child.lua([[
+    vim.env.QUILL_BACKEND = ...
+    _G.notes = {}
+    vim.notify = function(msg, level) table.insert(_G.notes, { msg = msg, level = level }) end
+  ]], { h.backend_path() })
+  return child
+end
+
+describe('plugin/quill.lua', function()
+  it('defines the commands without loading quill modules, and only once', function()
+    local child = new_child()
+    eq(2, child.lua('return vim.fn.exists(":QuillInfo")'))
+    eq(2, child.lua('return vim.fn.exists(":QuillRestart")'))
+    eq(2, child.lua('return vim.fn.exists(":QuillLog")'))
+    eq(true, child.lua('return vim.g.loaded_quill'), 'plugin/quill.lua loaded from runtimepath')
+    eq(false, child.lua("return package.loaded['quill.backend'] ~= nil"), 'backend not loaded at startup')
+    eq(false, child.lua("return package.loaded['quill.config'] ~= nil"), 'config not loaded at startup')
+    child.cmd('runtime plugin/quill.lua') -- guarded: sourcing again is a no-op
+  end)
+
+  it(':QuillInfo starts the backend and shows its version and pid', function()
+    local child = new_child()
+    child.cmd('QuillInfo')
+    child.wait('#notes > 0')
+    local note = child.lua('return notes[1]')
+    local pid = child.lua("return require('quill.backend').info().pid")
+    eq(vim.log.levels.INFO, note.level)
+    local version = vim.fn.system({ h.backend_path(), '--version' }):match('^quill%-backend (%S+)')
+    h.matches('^quill: quill%-backend ' .. vim.pesc(version) .. ' running %(pid ' .. pid .. ',', note.msg)
+    h.matches('methods: initialize', note.msg)
+  end)
+
+  it(':QuillRestart replaces the process', function()
+    local child = new_child()
+    child.cmd('QuillInfo')
+    child.wait('#notes > 0')
+    local pid = child.lua("return require('quill.backend').info().pid")
+    child.cmd('QuillRestart')
+    child.wait('#notes > 1')
+    local info = child.lua("return require('quill.backend').info()")
+    h.neq(pid, info.pid)
+    ok(not h.pid_alive(pid), 'old backend is gone')
+    h.matches('^quill: backend restarted %(pid ' .. info.pid .. '%)', child.lua('return notes[2].msg'))
+    eq({ vim.log.levels.INFO, vim.log.levels.INFO }, child.lua('return { notes[1].level, notes[2].level, notes[3] }'))
+  end)
+
+  it(':QuillLog opens the configured log file', function()
+    local child = new_child()
+    local log = vim.fn.tempname() .. '.log'
+    child.lua("require('quill').setup({ log_file = ... })", { log })
+    child.cmd('QuillLog')
+    eq(log, child.lua('return vim.api.nvim_buf_get_name(0)'))
+    eq(2, child.lua('return #vim.api.nvim_list_wins()'))
+  end)
+
+  it(':QuillInfo reports a missing binary as an error', function()
+    local child = new_child()
+    child.lua("vim.env.QUILL_BACKEND = '/nonexistent/quill-backend'")
+    child.cmd('QuillInfo')
+    child.wait('#notes > 0')
+    local note = child.lua('return notes[1]')
+    eq(vim.log.levels.ERROR, note.level)
+    h.matches("make build", note.msg)
+  end)
+end)
