@@ -1,5 +1,6 @@
 // quill-backend: argument parsing and the loop's life; everything else lives in quill_core.
 
+#include <curl/curl.h>
 #include <uv.h>
 
 #include <csignal>
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   // A closed stdout must be an error value from write, not a process-killing signal.
   std::signal(SIGPIPE, SIG_IGN);
 
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   uv_loop_t loop;
   uv_loop_init(&loop);
   int code = 0;
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
     uv_loop_close(&loop);
   }
   QLOG(Info) << "exit " << code;
+  curl_global_cleanup();
   quill::log::close();
   return code;
 }

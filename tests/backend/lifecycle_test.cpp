@@ -56,10 +56,11 @@ TEST_F(LifecycleTest, InitializeStoresSettingsAndListsMethods) {
   const auto& s = lifecycle_->settings();
   EXPECT_EQ(s.workspace_root, "/w");
   EXPECT_EQ(s.client_version, "9");
-  EXPECT_EQ(s.host, "http://h:1");
-  EXPECT_EQ(s.headers.at("A"), "b");
-  EXPECT_EQ(s.timeouts.idle, 1500ms);
-  EXPECT_EQ(s.timeouts.connect, Timeouts{}.connect);  // unspecified keeps the default
+  EXPECT_EQ(s.provider.host, "http://h:1");
+  EXPECT_EQ(s.provider.headers.at("A"), "b");
+  EXPECT_EQ(s.provider.timeouts.idle, 1500ms);
+  EXPECT_EQ(s.provider.timeouts.connect,
+            ollama::Timeouts{}.connect);  // unspecified keeps the default
 }
 
 TEST_F(LifecycleTest, BadInitializeParamsNameTheField) {

@@ -16,8 +16,17 @@ int App::run(uv_file in, uv_file out) {
     return 2;
   }
   peer_ = std::make_unique<rpc::Peer>(loop_, *transport_);
+  tokens_ = std::make_unique<chat::TokenCoalescer>(
+      loop_, chat::TokenCoalescer::Output{
+                 .writable = [this] { return transport_->queued_bytes() == 0; },
+                 .send = [this](std::string body) { peer_->send_raw(std::move(body)); },
+             });
   lifecycle_ = std::make_unique<server::Lifecycle>(
-      *peer_, [this](int code) { request_exit(code, "exit notification"); });
+      *peer_, [this](int code) { request_exit(code, "exit notification"); },
+      [this] { chat_->cancel_all(); });
+  chat_ = std::make_unique<chat::ChatService>(
+      loop_, *peer_, *tokens_,
+      [this]() -> const ollama::ProviderSettings& { return lifecycle_->settings().provider; });
 
   for (auto* sig : {&sigterm_, &sigint_}) {
     *sig = uv::UvHandle<uv_signal_t>([this](uv_signal_t* s) { return uv_signal_init(loop_, s); });
@@ -50,6 +59,7 @@ int App::run(uv_file in, uv_file out) {
           },
       .on_drain =
           [this] {
+            tokens_->on_writable();
             // Finish from a fresh loop turn: we are inside the writer's callback.
             if (exiting_ && exit_timer_.ok())
               uv_timer_start(exit_timer_.get(), &App::on_exit_timer, 0, 0);
@@ -91,6 +101,8 @@ void App::on_exit_timer(uv_timer_t* timer) {
 
 void App::finish() {
   // Owners close their handles; the loop then runs out of work and uv_run returns.
+  chat_.reset();  // aborts transfers: Ollama stops generating for a departed editor
+  tokens_.reset();
   lifecycle_.reset();
   peer_.reset();
   transport_.reset();

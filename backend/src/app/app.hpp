@@ -8,6 +8,8 @@
 #include <string>
 
 #include "app/cli.hpp"
+#include "chat/chat_service.hpp"
+#include "chat/token_coalescer.hpp"
 #include "rpc/peer.hpp"
 #include "rpc/stdio_transport.hpp"
 #include "server/lifecycle.hpp"
@@ -37,6 +39,8 @@ class App {
   std::unique_ptr<rpc::StdioTransport> transport_;
   std::unique_ptr<rpc::Peer> peer_;
   std::unique_ptr<server::Lifecycle> lifecycle_;
+  std::unique_ptr<chat::TokenCoalescer> tokens_;
+  std::unique_ptr<chat::ChatService> chat_;
   uv::UvHandle<uv_signal_t> sigterm_;
   uv::UvHandle<uv_signal_t> sigint_;
   uv::UvHandle<uv_timer_t> exit_timer_;

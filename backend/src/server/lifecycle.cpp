@@ -63,7 +63,7 @@ std::optional<SessionSettings> parse_initialize(const json& params, std::string*
     }
     std::string host;
     if (!read_string(*provider, "host", &host, error, "provider.")) return std::nullopt;
-    if (!host.empty()) s.host = host;
+    if (!host.empty()) s.provider.host = host;
     if (const auto headers = provider->find("headers"); headers != provider->end()) {
       if (!headers->is_object()) {
         *error = "provider.headers must be an object of strings";
@@ -74,7 +74,7 @@ std::optional<SessionSettings> parse_initialize(const json& params, std::string*
           *error = "provider.headers." + name + " must be a string";
           return std::nullopt;
         }
-        s.headers[name] = value.get<std::string>();
+        s.provider.headers[name] = value.get<std::string>();
       }
     }
   }
@@ -83,17 +83,18 @@ std::optional<SessionSettings> parse_initialize(const json& params, std::string*
       *error = "timeouts must be an object";
       return std::nullopt;
     }
-    if (!read_millis(*timeouts, "connectMs", &s.timeouts.connect, error) ||
-        !read_millis(*timeouts, "firstByteMs", &s.timeouts.first_byte, error) ||
-        !read_millis(*timeouts, "idleMs", &s.timeouts.idle, error)) {
+    if (!read_millis(*timeouts, "connectMs", &s.provider.timeouts.connect, error) ||
+        !read_millis(*timeouts, "firstByteMs", &s.provider.timeouts.first_byte, error) ||
+        !read_millis(*timeouts, "idleMs", &s.provider.timeouts.idle, error)) {
       return std::nullopt;
     }
   }
   return s;
 }
 
-Lifecycle::Lifecycle(rpc::Peer& peer, std::function<void(int code)> exit)
-    : peer_(peer), exit_(std::move(exit)) {
+Lifecycle::Lifecycle(rpc::Peer& peer, std::function<void(int code)> exit,
+                     std::function<void()> wind_down)
+    : peer_(peer), exit_(std::move(exit)), wind_down_(std::move(wind_down)) {
   peer_.set_gate([this](std::string_view method) -> std::optional<rpc::RpcError> {
     if (shutdown_) {
       return rpc::RpcError{rpc::code::kInvalidRequest, "server is shutting down", nullptr};
@@ -129,6 +130,7 @@ Lifecycle::Lifecycle(rpc::Peer& peer, std::function<void(int code)> exit)
   peer_.on_request("shutdown", [this](const json&, rpc::Responder responder) {
     shutdown_ = true;
     QLOG(Info) << "shutdown requested";
+    if (wind_down_) wind_down_();
     responder.reply(nullptr);
   });
 

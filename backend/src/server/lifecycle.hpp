@@ -8,23 +8,16 @@
 #include <optional>
 #include <string>
 
+#include "ollama/settings.hpp"
 #include "rpc/peer.hpp"
 
 namespace quill::server {
-
-struct Timeouts {
-  std::chrono::milliseconds connect{5000};
-  std::chrono::milliseconds first_byte{300000};  // model loading can take minutes
-  std::chrono::milliseconds idle{60000};
-};
 
 struct SessionSettings {
   std::string client_name;
   std::string client_version;
   std::string workspace_root;
-  std::optional<std::string> host;  // unset: OLLAMA_HOST or the default
-  std::map<std::string, std::string> headers;
-  Timeouts timeouts;
+  ollama::ProviderSettings provider;
 };
 
 // Decodes `initialize` params; the error names the offending field.
@@ -32,8 +25,10 @@ std::optional<SessionSettings> parse_initialize(const rpc::json& params, std::st
 
 class Lifecycle {
  public:
-  // `exit` is asked to end the process with the given code.
-  Lifecycle(rpc::Peer& peer, std::function<void(int code)> exit);
+  // `exit` is asked to end the process with the given code; `wind_down` ends running work
+  // before `shutdown` is answered.
+  Lifecycle(rpc::Peer& peer, std::function<void(int code)> exit,
+            std::function<void()> wind_down = {});
 
   bool initialized() const { return settings_.has_value(); }
   bool shutting_down() const { return shutdown_; }
@@ -42,6 +37,7 @@ class Lifecycle {
  private:
   rpc::Peer& peer_;
   std::function<void(int)> exit_;
+  std::function<void()> wind_down_;
   std::optional<SessionSettings> settings_;
   bool shutdown_ = false;
 };

@@ -1,0 +1,64 @@
+#pragma once
+// The provider-facing methods: chat/send (one ChatTurn per running chat), models/list,
+// models/show and provider/version. Owns the HTTP machinery and every transfer in flight.
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chat/chat_turn.hpp"
+#include "chat/token_coalescer.hpp"
+#include "http/curl_multi.hpp"
+#include "ollama/json_call.hpp"
+#include "ollama/settings.hpp"
+#include "rpc/peer.hpp"
+#include "uv/handle.hpp"
+
+namespace quill::chat {
+
+class ChatService {
+ public:
+  // `settings` returns the provider settings from initialize (the lifecycle gate guarantees
+  // requests arrive only after it).
+  using SettingsSource = std::function<const ollama::ProviderSettings&()>;
+
+  ChatService(uv_loop_t* loop, rpc::Peer& peer, TokenCoalescer& tokens, SettingsSource settings);
+  ~ChatService();
+  ChatService(const ChatService&) = delete;
+  ChatService& operator=(const ChatService&) = delete;
+
+  // Ends every running turn as cancelled and aborts every call (shutdown, exit).
+  void cancel_all();
+  std::size_t running_chats() const { return turns_.size(); }
+
+ private:
+  void send(const rpc::json& params, rpc::Responder responder);
+  void list_models(rpc::Responder responder);
+  void show_model(const rpc::json& params, rpc::Responder responder);
+  void provider_version(rpc::Responder responder);
+  // Runs a JSON request; `shape` turns Ollama's answer into our result.
+  void call_json(http::HttpRequest request, std::string model, rpc::Responder responder,
+                 std::function<rpc::json(const rpc::json&)> shape);
+  http::HttpRequest request_for(const std::string& method, const std::string& path) const;
+  // Finished objects are destroyed on a later loop turn: they finish from inside their own
+  // callbacks.
+  void retire_turn(const std::string& chat_id);
+  void schedule_reap();
+
+  uv_loop_t* loop_;
+  TokenCoalescer& tokens_;
+  SettingsSource settings_;
+  http::CurlMulti multi_;
+  std::map<std::string, std::unique_ptr<ChatTurn>> turns_;
+  std::map<std::uint64_t, std::unique_ptr<ollama::JsonCall>> calls_;
+  std::uint64_t next_call_ = 1;
+  std::vector<std::unique_ptr<ChatTurn>> retired_turns_;
+  std::vector<std::unique_ptr<ollama::JsonCall>> retired_calls_;
+  uv::UvHandle<uv_timer_t> reaper_;
+};
+
+}  // namespace quill::chat

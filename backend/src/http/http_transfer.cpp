@@ -1,0 +1,125 @@
+#include "http/http_transfer.hpp"
+
+#include "http/curl_multi.hpp"
+#include "util/log.hpp"
+
+namespace quill::http {
+
+HttpTransfer::HttpTransfer(CurlMulti& multi, HttpRequest request, OnData on_data, OnDone on_done)
+    : multi_(multi),
+      request_(std::move(request)),
+      on_data_(std::move(on_data)),
+      on_done_(std::move(on_done)) {}
+
+HttpTransfer::~HttpTransfer() {
+  if (running_) multi_.remove(*this);
+  if (easy_ != nullptr) curl_easy_cleanup(easy_);
+  if (header_list_ != nullptr) curl_slist_free_all(header_list_);
+}
+
+bool HttpTransfer::start() {
+  easy_ = curl_easy_init();
+  if (easy_ == nullptr) return false;
+  curl_easy_setopt(easy_, CURLOPT_URL, request_.url.c_str());
+  curl_easy_setopt(easy_, CURLOPT_PRIVATE, this);
+  curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, error_buffer_);
+  curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, &HttpTransfer::on_write);
+  curl_easy_setopt(easy_, CURLOPT_WRITEDATA, this);
+  curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(request_.connect_timeout.count()));
+  curl_easy_setopt(easy_, CURLOPT_USERAGENT, "quill-backend/" QUILL_VERSION);
+  if (request_.method == "POST") {
+    curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request_.body.size()));
+    curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, request_.body.data());  // request_ outlives it
+    header_list_ = curl_slist_append(header_list_, "Content-Type: application/json");
+  }
+  // No "Expect: 100-continue" round trip before a large body.
+  header_list_ = curl_slist_append(header_list_, "Expect:");
+  for (const auto& [name, value] : request_.headers) {
+    header_list_ = curl_slist_append(header_list_, (name + ": " + value).c_str());
+  }
+  curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, header_list_);
+
+  if (request_.first_byte_timeout.count() > 0 || request_.idle_timeout.count() > 0) {
+    timer_ =
+        uv::UvHandle<uv_timer_t>([this](uv_timer_t* t) { return uv_timer_init(multi_.loop(), t); });
+    timer_.get()->data = this;
+  }
+  if (!multi_.add(*this)) return false;
+  running_ = true;
+  arm_timer(request_.first_byte_timeout);
+  return true;
+}
+
+void HttpTransfer::arm_timer(std::chrono::milliseconds after) {
+  if (!timer_.ok()) return;
+  if (after.count() <= 0) {
+    uv_timer_stop(timer_.get());
+    return;
+  }
+  armed_for_ = after;
+  uv_timer_start(
+      timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<HttpTransfer*>(t->data);
+        QLOG(Warn) << "no data from " << self->request_.url << " for " << self->armed_for_.count()
+                   << " ms";
+        self->end(HttpResult::Outcome::TimedOut, "");
+      },
+      static_cast<std::uint64_t>(after.count()), 0);
+}
+
+std::size_t HttpTransfer::on_write(char* data, std::size_t size, std::size_t count, void* userp) {
+  auto* self = static_cast<HttpTransfer*>(userp);
+  const std::size_t n = size * count;
+  if (!self->got_bytes_) {
+    self->got_bytes_ = true;
+    curl_easy_getinfo(self->easy_, CURLINFO_RESPONSE_CODE, &self->status_);
+  }
+  self->arm_timer(self->request_.idle_timeout);
+  if (!self->on_data_(self->status_, std::string_view(data, n))) {
+    self->stopped_by_data_ = true;
+    return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
+  }
+  return n;
+}
+
+void HttpTransfer::finish(CURLcode code) {
+  running_ = false;  // curl already removed the handle
+  using Outcome = HttpResult::Outcome;
+  if (stopped_by_data_) return end(Outcome::Stopped, "");
+  if (code == CURLE_OK) return end(Outcome::Complete, "");
+  std::string error = error_buffer_[0] != '\0' ? error_buffer_ : curl_easy_strerror(code);
+  const bool no_connection = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
+                             code == CURLE_COULDNT_RESOLVE_PROXY ||
+                             code == CURLE_SSL_CONNECT_ERROR ||
+                             (code == CURLE_OPERATION_TIMEDOUT && !got_bytes_ && status_ == 0);
+  end(no_connection ? Outcome::ConnectError : Outcome::Dropped, std::move(error));
+}
+
+void HttpTransfer::abort() {
+  end(HttpResult::Outcome::Aborted, "");
+}
+
+void HttpTransfer::end(HttpResult::Outcome outcome, std::string error) {
+  if (!on_done_) return;  // already ended
+  if (running_) {
+    running_ = false;
+    multi_.remove(*this);  // an incomplete response's connection is closed, not reused
+  }
+  timer_.close();
+  if (status_ == 0 && easy_ != nullptr) curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status_);
+  HttpResult result;
+  result.outcome = outcome;
+  result.status = status_;
+  result.error = std::move(error);
+  result.got_bytes = got_bytes_;
+  result.timeout = armed_for_;
+  auto done = std::move(on_done_);
+  on_done_ = nullptr;
+  done(result);  // last statement: the owner may destroy us now
+}
+
+}  // namespace quill::http

@@ -1,0 +1,39 @@
+#include "ollama/json_call.hpp"
+
+namespace quill::ollama {
+
+JsonCall::JsonCall(http::CurlMulti& multi, http::HttpRequest request, std::string host,
+                   std::string model, Done done)
+    : host_(std::move(host)),
+      model_(std::move(model)),
+      done_(std::move(done)),
+      transfer_(
+          multi, std::move(request),
+          [this](long, std::string_view bytes) {
+            if (body_.size() + bytes.size() > kMaxBody) {
+              too_big_ = true;
+              return false;
+            }
+            body_.append(bytes);
+            return true;
+          },
+          [this](const http::HttpResult& result) { finish(result); }) {}
+
+void JsonCall::finish(const http::HttpResult& result) {
+  using Outcome = http::HttpResult::Outcome;
+  auto done = std::move(done_);
+  if (result.outcome == Outcome::Aborted) return;  // the owner is going away
+  if (too_big_) return done(std::nullopt, bad_stream("answer larger than 16 MiB"));
+  if (result.outcome != Outcome::Complete)
+    return done(std::nullopt, transfer_failure(result, host_));
+  if (result.status >= 400 || result.status < 200) {
+    return done(std::nullopt, http_status(result.status, body_, model_));
+  }
+  auto answer = nlohmann::json::parse(body_, nullptr, false);
+  if (answer.is_discarded() || !answer.is_object()) {
+    return done(std::nullopt, bad_stream("answer is not a JSON object"));
+  }
+  done(std::move(answer), std::nullopt);  // last: the owner may destroy us
+}
+
+}  // namespace quill::ollama

@@ -1,0 +1,23 @@
+#pragma once
+// How to reach the provider, as the editor configured it in `initialize`.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace quill::ollama {
+
+struct Timeouts {
+  std::chrono::milliseconds connect{5000};
+  std::chrono::milliseconds first_byte{300000};  // model loading can take minutes
+  std::chrono::milliseconds idle{60000};
+};
+
+struct ProviderSettings {
+  std::optional<std::string> host;  // unset: OLLAMA_HOST or the default
+  std::map<std::string, std::string> headers;
+  Timeouts timeouts;
+};
+
+}  // namespace quill::ollama
