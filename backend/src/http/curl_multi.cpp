@@ -25,6 +25,7 @@ CurlMulti::~CurlMulti() {
   // Transfers are owned elsewhere and must be gone (or removed) by now; cleanup closes the
   // cached connections, which calls on_socket(REMOVE) for each and frees the watches.
   curl_multi_cleanup(multi_);
+  for (SocketWatch* watch : watches_) delete watch;  // any curl did not hand back
 }
 
 bool CurlMulti::add(HttpTransfer& transfer) {
@@ -46,6 +47,7 @@ int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void* s
   if (what == CURL_POLL_REMOVE) {
     if (watch != nullptr) {
       curl_multi_assign(self->multi_, fd, nullptr);
+      self->watches_.erase(watch);
       delete watch;  // closes the poll handle
     }
     return 0;
@@ -60,6 +62,7 @@ int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void* s
       return -1;
     }
     watch->poll.get()->data = watch;
+    self->watches_.insert(watch);
     curl_multi_assign(self->multi_, fd, watch);
   }
   int events = 0;

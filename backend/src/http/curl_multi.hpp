@@ -7,6 +7,8 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include <set>
+
 #include "uv/handle.hpp"
 
 namespace quill::http {
@@ -38,6 +40,7 @@ class CurlMulti {
   CURLM* multi_;
   uv::UvHandle<uv_timer_t> timer_;
   int running_ = 0;
+  std::set<SocketWatch*> watches_;  // owned: freed on CURL_POLL_REMOVE or with us
 };
 
 }  // namespace quill::http
