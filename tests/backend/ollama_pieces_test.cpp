@@ -51,14 +51,18 @@ TEST(HostTest, ConfiguredBeatsEnvironmentBeatsDefault) {
 TEST(ProviderErrorTest, MessagesFollowTheFailureTable) {
   auto f = ollama::unreachable("http://127.0.0.1:11434", "refused");
   EXPECT_EQ(f.kind, "unreachable");
-  EXPECT_EQ(f.message, "Ollama is not reachable at http://127.0.0.1:11434 — is `ollama serve` running?");
+  EXPECT_EQ(f.message,
+            "Ollama is not reachable at http://127.0.0.1:11434 — is `ollama serve` running?");
   f = ollama::http_status(404, R"({"error":"model 'llama9' not found"})", "llama9");
   EXPECT_EQ(f.kind, "model_not_found");
   EXPECT_EQ(f.message, "model 'llama9' not found — run `ollama pull llama9`");
   EXPECT_EQ(f.detail, "model 'llama9' not found");
-  f = ollama::http_status(503, R"({"error":"server busy, please try again.  maximum pending requests exceeded"})", "m");
+  f = ollama::http_status(
+      503, R"({"error":"server busy, please try again.  maximum pending requests exceeded"})", "m");
   EXPECT_EQ(f.kind, "http");
-  EXPECT_EQ(f.message, "Ollama answered HTTP 503: server busy, please try again.  maximum pending requests exceeded");
+  EXPECT_EQ(f.message,
+            "Ollama answered HTTP 503: server busy, please try again.  maximum pending requests "
+            "exceeded");
   f = ollama::timed_out(std::chrono::milliseconds(60000));
   EXPECT_EQ(f.kind, "timeout");
   EXPECT_NE(f.message.find("timed out after 60 s"), std::string::npos);
@@ -106,12 +110,14 @@ TEST(ChatRequestTest, ThinkIsOnlySentWhenAsked) {
 TEST(ChatRequestTest, ValidationNamesTheBadElement) {
   std::string error;
   EXPECT_FALSE(ollama::validate_messages(json::array(), &error));
-  EXPECT_FALSE(ollama::validate_messages(json::array({{{"role", "user"}, {"content", 1}}}), &error));
+  EXPECT_FALSE(
+      ollama::validate_messages(json::array({{{"role", "user"}, {"content", 1}}}), &error));
   EXPECT_EQ(error, "messages[0].content must be a string");
   EXPECT_FALSE(ollama::validate_messages(
       json::array({{{"role", "user"}, {"content", "a"}}, {{"role", "robot"}}}), &error));
   EXPECT_NE(error.find("messages[1].role"), std::string::npos);
-  EXPECT_TRUE(ollama::validate_messages(json::array({{{"role", "user"}, {"content", "a"}}}), &error));
+  EXPECT_TRUE(
+      ollama::validate_messages(json::array({{{"role", "user"}, {"content", "a"}}}), &error));
 }
 
 TEST(ChatRequestTest, AssistantMessageCarriesThinkingAndCalls) {
@@ -119,7 +125,8 @@ TEST(ChatRequestTest, AssistantMessageCarriesThinkingAndCalls) {
       "done", "hmm", {R"({"id":"x","function":{"index":0,"name":"list_files","arguments":{}}})"});
   EXPECT_EQ(m["role"], "assistant");
   EXPECT_EQ(m["thinking"], "hmm");
-  EXPECT_EQ(m["toolCalls"][0], (json{{"id", "x"}, {"name", "list_files"}, {"arguments", json::object()}}));
+  EXPECT_EQ(m["toolCalls"][0],
+            (json{{"id", "x"}, {"name", "list_files"}, {"arguments", json::object()}}));
   EXPECT_FALSE(ollama::assistant_message("a", "", {}).contains("thinking"));
 }
 
@@ -130,7 +137,8 @@ TEST(TokenNotificationTest, IsValidJsonForAnyText) {
   EXPECT_EQ(m["params"]["chatId"], "chat \"1\"");
   EXPECT_EQ(m["params"]["text"], nasty);
   std::string all_controls;
-  for (int c = 0; c < 0x20; ++c) all_controls += static_cast<char>(c);
+  for (int c = 0; c < 0x20; ++c)
+    all_controls += static_cast<char>(c);
   std::string out;
   util::append_json_escaped(out, all_controls);
   EXPECT_EQ(json::parse("\"" + out + "\"").get<std::string>(), all_controls);

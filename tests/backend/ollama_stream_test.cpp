@@ -57,7 +57,8 @@ Derived derive(const std::vector<std::string_view>& pieces) {
       }
       d.content += chunk.content;
       d.thinking += chunk.thinking;
-      for (const auto& raw : chunk.tool_calls) d.tool_calls.push_back(json::parse(raw));
+      for (const auto& raw : chunk.tool_calls)
+        d.tool_calls.push_back(json::parse(raw));
       if (chunk.error) d.error = chunk.error;
       if (chunk.done) {
         d.done_reason = chunk.done_reason;
@@ -106,7 +107,8 @@ TEST(OllamaStreamTest, FixturesDecodeToWhatTheirExpectedFilesSay) {
       ASSERT_TRUE(d.stats.has_value());
       EXPECT_EQ(d.stats->eval_count, expected["stats"]["eval_count"].get<std::uint64_t>());
       EXPECT_EQ(d.stats->eval_duration, expected["stats"]["eval_duration"].get<std::uint64_t>());
-      EXPECT_EQ(d.stats->prompt_eval_count, expected["stats"]["prompt_eval_count"].get<std::uint64_t>());
+      EXPECT_EQ(d.stats->prompt_eval_count,
+                expected["stats"]["prompt_eval_count"].get<std::uint64_t>());
       EXPECT_EQ(d.stats->total_duration, expected["stats"]["total_duration"].get<std::uint64_t>());
       EXPECT_EQ(d.stats->load_duration, expected["stats"]["load_duration"].get<std::uint64_t>());
       EXPECT_EQ(d.stats->prompt_eval_duration,

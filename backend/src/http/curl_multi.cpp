@@ -25,7 +25,8 @@ CurlMulti::~CurlMulti() {
   // Transfers are owned elsewhere and must be gone (or removed) by now; cleanup closes the
   // cached connections, which calls on_socket(REMOVE) for each and frees the watches.
   curl_multi_cleanup(multi_);
-  for (SocketWatch* watch : watches_) delete watch;  // any curl did not hand back
+  for (SocketWatch* watch : watches_)
+    delete watch;  // any curl did not hand back
 }
 
 bool CurlMulti::add(HttpTransfer& transfer) {

@@ -1,0 +1,566 @@
+#include "scenarios.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace fake_ollama {
+namespace {
+
+// ---- parameters -------------------------------------------------------------------------------
+
+struct BadParam {
+  std::string message;
+};
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = hex_value(text[i + 1]);
+      const int lo = hex_value(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+// Typed access to a scenario's parameters; unknown keys and bad values throw BadParam.
+class Args {
+ public:
+  Args(std::string_view scenario, const Params& params,
+       std::initializer_list<std::string_view> allowed)
+      : params_(params) {
+    for (const auto& [key, value] : params.items) {
+      bool known = false;
+      for (std::string_view a : allowed)
+        known = known || key == a;
+      if (!known)
+        throw BadParam{"unknown parameter '" + key + "' for scenario '" + std::string(scenario) +
+                       "'"};
+    }
+  }
+
+  long integer(std::string_view key, long fallback, long min, long max) const {
+    const std::string* value = params_.find(key);
+    if (value == nullptr) return fallback;
+    long n = 0;
+    const auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
+    if (ec != std::errc() || ptr != value->data() + value->size() || n < min || n > max)
+      throw BadParam{bad(key, *value) + " (an integer in " + std::to_string(min) + ".." +
+                     std::to_string(max) + ")"};
+    return n;
+  }
+
+  double number(std::string_view key, double fallback, double min, double max) const {
+    const std::string* value = params_.find(key);
+    if (value == nullptr) return fallback;
+    char* end = nullptr;
+    const double n = std::strtod(value->c_str(), &end);
+    if (value->empty() || end != value->c_str() + value->size() || !std::isfinite(n) || n < min ||
+        n > max)
+      throw BadParam{bad(key, *value) + " (a number in " + std::to_string(min) + ".." +
+                     std::to_string(max) + ")"};
+    return n;
+  }
+
+  std::string text(std::string_view key, std::string fallback) const {
+    const std::string* value = params_.find(key);
+    return value != nullptr ? *value : fallback;
+  }
+
+ private:
+  static std::string bad(std::string_view key, const std::string& value) {
+    return "bad parameter " + std::string(key) + "=" + value;
+  }
+  const Params& params_;
+};
+
+// ---- timing + lines ---------------------------------------------------------------------------
+
+constexpr long kMaxTokens = 1'000'000;  // scripts are built up front
+constexpr double kMaxRate = 1'000'000;
+
+// Emits the lines of one NDJSON stream, spacing them at `rate` lines per second (0 = no wait).
+class Builder {
+ public:
+  Builder(const Context& context, double rate, double start_ms = 0)
+      : model_(context.model), rate_(rate), start_ms_(start_ms) {}
+
+  void headers() {
+    Step s;
+    s.kind = Step::Kind::Headers;
+    s.at_ms = start_ms_;
+    script_.push_back(std::move(s));
+  }
+  void token(const std::string& content) {
+    line(content_line(model_, line_no_++, content), content);
+  }
+  void tokens(int count) {
+    for (int i = 1; i <= count; ++i)
+      token(text_token(i));
+  }
+  void done(int eval_count) { line(done_line(model_, line_no_++, eval_count), ""); }
+  void mark_stamped() { script_.back().stamp = true; }
+  void line(std::string bytes, std::string content) {
+    Step s;
+    s.kind = Step::Kind::Chunk;
+    s.at_ms = start_ms_ + (rate_ > 0 ? static_cast<double>(slots_) * 1000.0 / rate_ : 0.0);
+    ++slots_;
+    s.bytes = std::move(bytes);
+    s.content = std::move(content);
+    script_.push_back(std::move(s));
+  }
+  void finish(Step::Kind kind) {
+    Step s;
+    s.kind = kind;
+    script_.push_back(std::move(s));
+  }
+  Script take() { return std::move(script_); }
+
+ private:
+  std::string model_;
+  double rate_;
+  double start_ms_;
+  long slots_ = 0;
+  int line_no_ = 0;
+  Script script_;
+};
+
+Script reply(int status, std::string body) {
+  Step s;
+  s.kind = Step::Kind::Reply;
+  s.status = status;
+  s.bytes = std::move(body);
+  return {std::move(s)};
+}
+
+int tokens_arg(const Args& args, std::string_view key, long fallback) {
+  return static_cast<int>(args.integer(key, fallback, 0, kMaxTokens));
+}
+
+// ---- scenarios --------------------------------------------------------------------------------
+
+constexpr std::string_view kDemoText =
+    "Hello! This answer comes from **quill's bundled fake Ollama server**, so no model is "
+    "running yet.\n\n"
+    "To chat with a real model:\n\n"
+    "1. Install Ollama from https://ollama.com\n"
+    "2. Run `ollama pull llama3.2`\n"
+    "3. Start `ollama serve` and ask again.\n\n"
+    "If Ollama runs elsewhere, set `OLLAMA_HOST`.";
+
+// Splits text into LLM-like tokens: newlines and a space stick to the next word; "**" and the
+// punctuation marks below are tokens of their own.
+std::vector<std::string> demo_tokens() {
+  const std::string_view text = kDemoText;
+  const std::string_view punct = "!.,:`";
+  auto word_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '\'' || c == '_' || c == '/';
+  };
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t start = i;
+    while (i < text.size() && text[i] == '\n')
+      ++i;
+    if (i < text.size() && text[i] == ' ') ++i;
+    if (text.substr(i, 2) == "**") {
+      i += 2;
+    } else if (i < text.size() && punct.find(text[i]) != std::string_view::npos) {
+      ++i;
+    } else {
+      while (i < text.size() && word_char(text[i]))
+        ++i;
+    }
+    if (i == start) ++i;  // anything else: one byte
+    out.emplace_back(text.substr(start, i - start));
+  }
+  return out;
+}
+
+Script demo(const Args& args, const Context& context) {
+  Builder b(context, args.number("rate", 40, 0, kMaxRate));
+  b.headers();
+  const std::vector<std::string> tokens = demo_tokens();
+  for (const std::string& t : tokens)
+    b.token(t);
+  b.done(static_cast<int>(tokens.size()));
+  b.finish(Step::Kind::End);
+  return b.take();
+}
+
+Script text(const Args& args, const Context& context) {
+  const int tokens = tokens_arg(args, "tokens", 20);
+  Builder b(context, args.number("rate", 0, 0, kMaxRate));
+  b.headers();
+  if (args.integer("stamp", 0, 0, 1) == 1) {
+    for (int i = 1; i <= tokens; ++i) {
+      b.token(std::to_string(i) + ":" + std::string(kStampPlaceholder) + " ");
+      b.mark_stamped();
+    }
+  } else {
+    b.tokens(tokens);
+  }
+  b.done(tokens);
+  b.finish(Step::Kind::End);
+  return b.take();
+}
+
+Script split(const Args& args, const Context& context) {
+  return split_chunks(text(args, context));
+}
+
+Script error(const Args& args, const Context& context) {
+  const int after = tokens_arg(args, "after", 5);
+  Builder b(context, args.number("rate", 0, 0, kMaxRate));
+  b.headers();
+  b.tokens(after);
+  b.line(error_body(args.text("message",
+                              "an error was encountered while running the model: unexpected EOF")) +
+             "\n",
+         "");
+  b.finish(Step::Kind::End);
+  return b.take();
+}
+
+Script drop(const Args& args, const Context& context) {
+  Builder b(context, args.number("rate", 0, 0, kMaxRate));
+  b.headers();
+  b.tokens(tokens_arg(args, "after", 5));
+  b.finish(Step::Kind::Drop);
+  return b.take();
+}
+
+Script garbage(const Args& args, const Context& context) {
+  const int after = tokens_arg(args, "after", 5);
+  Builder b(context, args.number("rate", 0, 0, kMaxRate));
+  b.headers();
+  b.tokens(after);
+  b.line("this is not json\n", "");
+  b.done(after);
+  b.finish(Step::Kind::End);
+  return b.take();
+}
+
+Script hang(const Args& args, const Context& context) {
+  Builder b(context, args.number("rate", 0, 0, kMaxRate));
+  b.headers();
+  b.tokens(tokens_arg(args, "after", 3));
+  b.finish(Step::Kind::Hang);
+  return b.take();
+}
+
+Script slow(const Args& args, const Context& context) {
+  const int tokens = tokens_arg(args, "tokens", 20);
+  Builder b(context, args.number("rate", 0, 0, kMaxRate),
+            static_cast<double>(args.integer("delay_ms", 1000, 0, 3'600'000)));
+  b.headers();
+  b.tokens(tokens);
+  b.done(tokens);
+  b.finish(Step::Kind::End);
+  return b.take();
+}
+
+Script status(const Args& args, const Context& context) {
+  const int code = static_cast<int>(args.integer("code", 503, 200, 599));
+  std::string fallback;
+  switch (code) {
+    case 503:
+      fallback = "server busy, please try again.  maximum pending requests exceeded";
+      break;
+    case 404:
+      fallback = "model '" + context.model + "' not found";
+      break;
+    case 500:
+      fallback =
+          "model runner has unexpectedly stopped, this may be due to resource limitations or an "
+          "internal error, check ollama server logs for details";
+      break;
+    default:
+      fallback = "fake-ollama status " + std::to_string(code);
+      break;
+  }
+  return reply(code, error_body(args.text("message", fallback)));
+}
+
+Script fixture(const Args& args, const Context& context) {
+  const std::string name = args.text("name", "");
+  if (name.empty() || name.front() == '.' ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+          std::string::npos)
+    throw BadParam{"fixture needs name=<file stem>, e.g. fixture?name=chat-thinking"};
+  const std::string path = context.fixtures_dir + "/" + name + ".ndjson";
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw BadParam{"cannot read fixture " + path};
+  std::ostringstream all;
+  all << file.rdbuf();
+  const std::string bytes = all.str();
+
+  Builder b(context, args.number("rate", 0, 0, kMaxRate));
+  b.headers();
+  std::size_t pos = 0;
+  while (pos < bytes.size()) {
+    const std::size_t nl = bytes.find('\n', pos);
+    const std::size_t end = nl == std::string::npos ? bytes.size() : nl + 1;
+    std::string line = bytes.substr(pos, end - pos);
+    pos = end;
+    std::string content;
+    const nlohmann::json parsed = nlohmann::json::parse(line, nullptr, false);
+    if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_object() &&
+        parsed["message"].contains("content") && parsed["message"]["content"].is_string())
+      content = parsed["message"]["content"].get<std::string>();
+    b.line(std::move(line), std::move(content));
+  }
+  b.finish(Step::Kind::End);
+  Script script = b.take();
+  if (args.integer("split", 0, 0, 1) == 1) script = split_chunks(std::move(script));
+  return script;
+}
+
+struct ScenarioDef {
+  std::string_view name;
+  std::initializer_list<std::string_view> keys;
+  Script (*build)(const Args&, const Context&);
+};
+
+const ScenarioDef kScenarios[] = {
+    {"demo", {"rate"}, &demo},
+    {"text", {"tokens", "rate", "stamp"}, &text},
+    {"split", {"tokens", "rate"}, &split},
+    {"error", {"after", "rate", "message"}, &error},
+    {"drop", {"after", "rate"}, &drop},
+    {"garbage", {"after", "rate"}, &garbage},
+    {"hang", {"after", "rate"}, &hang},
+    {"slow", {"delay_ms", "tokens", "rate"}, &slow},
+    {"status", {"code", "message"}, &status},
+    {"fixture", {"name", "rate", "split"}, &fixture},
+};
+
+const ScenarioDef* find_scenario(std::string_view name) {
+  for (const ScenarioDef& def : kScenarios)
+    if (def.name == name) return &def;
+  return nullptr;
+}
+
+}  // namespace
+
+const std::string* Params::find(std::string_view key) const {
+  for (const auto& [k, v] : items)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+std::optional<Spec> parse_spec(std::string_view text) {
+  Spec spec;
+  const std::size_t q = text.find('?');
+  spec.name = std::string(text.substr(0, q));
+  if (q == std::string_view::npos) return spec;
+  std::string_view rest = text.substr(q + 1);
+  while (!rest.empty()) {
+    const std::size_t amp = rest.find('&');
+    const std::string_view item = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (item.empty()) continue;
+    const std::size_t eq = item.find('=');
+    auto key = percent_decode(item.substr(0, eq));
+    auto value =
+        percent_decode(eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1));
+    if (!key || !value) return std::nullopt;
+    spec.params.items.emplace_back(std::move(*key), std::move(*value));
+  }
+  return spec;
+}
+
+bool is_scenario(std::string_view name) {
+  return find_scenario(name) != nullptr;
+}
+
+std::vector<std::string_view> scenario_names() {
+  std::vector<std::string_view> names;
+  for (const ScenarioDef& def : kScenarios)
+    names.push_back(def.name);
+  return names;
+}
+
+Script build_script(const Spec& spec, const Context& context, std::string* error) {
+  const ScenarioDef* def = find_scenario(spec.name);
+  if (def == nullptr) {
+    *error = "unknown scenario '" + spec.name + "'";
+    return {};
+  }
+  try {
+    const Args args(def->name, spec.params, def->keys);
+    return def->build(args, context);
+  } catch (const BadParam& bad) {
+    *error = bad.message;
+    return {};
+  }
+}
+
+std::string go_json_string(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  out.reserve(text.size() + 2);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '<':
+        out += "\\u003c";
+        break;
+      case '>':
+        out += "\\u003e";
+        break;
+      case '&':
+        out += "\\u0026";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xF];
+        } else if (c == 0xE2 && i + 2 < text.size() &&
+                   static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+                   (static_cast<unsigned char>(text[i + 2]) == 0xA8 ||
+                    static_cast<unsigned char>(text[i + 2]) == 0xA9)) {
+          out += static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
+          i += 2;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string error_body(std::string_view message) {
+  return "{\"error\":" + go_json_string(message) + "}";
+}
+
+std::string created_at(int line) {
+  // 2026-08-20T14:03:11.52781Z, then ~17 ms per line; Go trims trailing zeros of the fraction.
+  constexpr std::int64_t kBaseSeconds = 1787234591;
+  constexpr std::int64_t kBaseNanos = 527810000;
+  const std::int64_t total = kBaseNanos + static_cast<std::int64_t>(line) * 16937311;
+  const std::time_t seconds = static_cast<std::time_t>(kBaseSeconds + total / 1'000'000'000);
+  std::int64_t nanos = total % 1'000'000'000;
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char date[32];
+  const std::size_t n = std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out(date, n);
+  if (nanos != 0) {
+    char fraction[16];
+    std::snprintf(fraction, sizeof fraction, ".%09lld", static_cast<long long>(nanos));
+    std::string f(fraction);
+    while (f.back() == '0')
+      f.pop_back();
+    out += f;
+  }
+  return out + "Z";
+}
+
+std::string content_line(std::string_view model, int line, std::string_view content) {
+  return "{\"model\":" + go_json_string(model) + ",\"created_at\":\"" + created_at(line) +
+         "\",\"message\":{\"role\":\"assistant\",\"content\":" + go_json_string(content) +
+         "},\"done\":false}\n";
+}
+
+std::string done_line(std::string_view model, int line, int eval_count) {
+  constexpr std::int64_t kLoad = 912733458;
+  constexpr std::int64_t kPromptEval = 118002000;
+  const std::int64_t eval = static_cast<std::int64_t>(eval_count) * 16405123 + 1;
+  const std::int64_t total = kLoad + kPromptEval + eval + 2345678;
+  return "{\"model\":" + go_json_string(model) + ",\"created_at\":\"" + created_at(line) +
+         "\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,"
+         "\"done_reason\":\"stop\",\"total_duration\":" +
+         std::to_string(total) + ",\"load_duration\":" + std::to_string(kLoad) +
+         ",\"prompt_eval_count\":26,\"prompt_eval_duration\":" + std::to_string(kPromptEval) +
+         ",\"eval_count\":" + std::to_string(eval_count) +
+         ",\"eval_duration\":" + std::to_string(eval) + "}\n";
+}
+
+std::string text_token(int i) {
+  static constexpr std::string_view kSuffixes[] = {"", "é", "日本", "👋", "\n"};
+  return "t" + std::to_string(i) + std::string(kSuffixes[(i - 1) % 5]) + " ";
+}
+
+Script split_chunks(Script script) {
+  static constexpr std::size_t kCycle[] = {1, 2, 3, 2, 1, 3};
+  Script out;
+  std::size_t piece = 0;
+  for (Step& step : script) {
+    if (step.kind != Step::Kind::Chunk || step.bytes.size() <= 1) {
+      out.push_back(std::move(step));
+      continue;
+    }
+    std::size_t pos = 0;
+    bool first = true;
+    while (pos < step.bytes.size()) {
+      const std::size_t len = std::min(kCycle[piece % std::size(kCycle)], step.bytes.size() - pos);
+      Step s;
+      s.kind = Step::Kind::Chunk;
+      s.bytes = step.bytes.substr(pos, len);
+      if (first) {
+        s.at_ms = step.at_ms;
+        s.gap_ms = step.gap_ms;
+      } else if (piece % 3 == 0) {
+        s.gap_ms = 1;  // let the client really receive the pieces separately
+      }
+      pos += len;
+      if (pos == step.bytes.size()) s.content = step.content;
+      out.push_back(std::move(s));
+      first = false;
+      ++piece;
+    }
+  }
+  return out;
+}
+
+}  // namespace fake_ollama
