@@ -165,6 +165,27 @@ TEST_F(ChatIntegrationTest, DroppedConnectionIsAnInterruptedStream) {
   EXPECT_NE(t.text.at("c").find("t10"), std::string::npos);
 }
 
+TEST_F(ChatIntegrationTest, ABodyEndingWithoutDoneIsInterruptedNotSuccess) {
+  initialize(backend_, fake_.url());
+  backend_.request(2, "chat/send", chat_params("c", "truncated?after=7"));
+  const TurnOutcome t = read_turn(backend_, 2);
+  const json error = expect_provider_error(t, "stream_interrupted");
+  EXPECT_EQ(error["data"]["partial"], t.text.at("c"));
+  EXPECT_NE(t.text.at("c").find("t7"), std::string::npos);
+}
+
+TEST_F(ChatIntegrationTest, FinishedTurnsReuseTheConnection) {
+  initialize(backend_, fake_.url());
+  // Every stats query is a connection of its own: count from one to the next.
+  const int before = fake_.stats()["connections"].get<int>();
+  for (int id = 2; id < 5; ++id) {
+    backend_.request(id, "chat/send", chat_params("c", "text?tokens=3"));
+    ASSERT_TRUE(read_turn(backend_, id).response.contains("result"));
+  }
+  const int after = fake_.stats()["connections"].get<int>();
+  EXPECT_EQ(after - before, 2) << "three turns should share one connection (+1: this query)";
+}
+
 TEST_F(ChatIntegrationTest, GarbageLineIsABadStream) {
   initialize(backend_, fake_.url());
   backend_.request(2, "chat/send", chat_params("c", "garbage?after=10"));

@@ -256,6 +256,15 @@ Script drop(const Args& args, const Context& context) {
   return b.take();
 }
 
+// N tokens, then a proper end of body but no done line: the stream is incomplete all the same.
+Script truncated(const Args& args, const Context& context) {
+  Builder b(context, args.number("rate", 0, 0, kMaxRate));
+  b.headers();
+  b.tokens(tokens_arg(args, "after", 5));
+  b.finish(Step::Kind::End);
+  return b.take();
+}
+
 Script garbage(const Args& args, const Context& context) {
   const int after = tokens_arg(args, "after", 5);
   Builder b(context, args.number("rate", 0, 0, kMaxRate));
@@ -354,6 +363,7 @@ const ScenarioDef kScenarios[] = {
     {"split", {"tokens", "rate"}, &split},
     {"error", {"after", "rate", "message"}, &error},
     {"drop", {"after", "rate"}, &drop},
+    {"truncated", {"after", "rate"}, &truncated},
     {"garbage", {"after", "rate"}, &garbage},
     {"hang", {"after", "rate"}, &hang},
     {"slow", {"delay_ms", "tokens", "rate"}, &slow},
