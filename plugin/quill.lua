@@ -1,11 +1,12 @@
--- quill user commands. Modules load only when a command runs.
+-- quill user commands and <Plug> maps. Modules load only when one is used.
 if vim.g.loaded_quill then
   return
 end
 vim.g.loaded_quill = true
 
-local function command(name, desc, fn)
-  vim.api.nvim_create_user_command(name, fn, { desc = desc, nargs = 0 })
+local function command(name, desc, fn, opts)
+  opts = vim.tbl_extend('force', { desc = desc, nargs = 0 }, opts or {})
+  vim.api.nvim_create_user_command(name, fn, opts)
 end
 
 command('QuillInfo', 'quill: start the backend if needed and show its version and state', function()
@@ -19,3 +20,52 @@ end)
 command('QuillLog', 'quill: open the backend log file', function()
   require('quill.commands').log()
 end)
+
+command('QuillChat', 'quill: open the chat; with a prompt, send it', function(a)
+  require('quill').chat(a.args)
+end, { nargs = '*' })
+
+command('QuillInsert', 'quill: stream an answer at the cursor, or in place of the range', function(a)
+  require('quill.commands').insert(a.args, a.range > 0 and { a.line1, a.line2 } or nil)
+end, { nargs = '*', range = true })
+
+command('QuillCancel', 'quill: stop the answers of this buffer (all with !, or when it has none)', function(a)
+  require('quill').cancel({ all = a.bang })
+end, { bang = true })
+
+command('QuillNew', 'quill: start a new conversation', function()
+  require('quill').new()
+end)
+
+command('QuillModel', 'quill: switch the model (no name: pick one)', function(a)
+  require('quill').model(a.args)
+end, {
+  nargs = '?',
+  complete = function(lead)
+    return require('quill.commands').complete_models(lead)
+  end,
+})
+
+vim.keymap.set({ 'n', 'i', 'x' }, '<Plug>(quill-cancel)', function()
+  require('quill').cancel()
+end, { desc = 'quill: stop the answers of this buffer, or all' })
+
+-- Highlight groups, as `default` links so colorschemes and users win; again
+-- after a colorscheme change (which clears them).
+local function highlights()
+  for name, target in pairs({
+    QuillSpinner = 'Comment',
+    QuillStats = 'Comment',
+    QuillCancelled = 'WarningMsg',
+    QuillError = 'ErrorMsg',
+    QuillHeader = 'Title',
+  }) do
+    vim.cmd(('highlight default link %s %s'):format(name, target))
+  end
+end
+highlights()
+vim.api.nvim_create_autocmd('ColorScheme', {
+  group = vim.api.nvim_create_augroup('quill_highlights', { clear = true }),
+  desc = 'quill: define the highlight groups again',
+  callback = highlights,
+})

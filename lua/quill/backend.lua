@@ -351,6 +351,45 @@ function M._handle_message(msg, p)
   end
 end
 
+-- Joins runs of consecutive chat/token notifications of the same chat into
+-- one (texts concatenated, `merged` = how many), so a batch costs one append
+-- per chat instead of one per token. Order is kept: only neighbours merge.
+function M._join_tokens(messages)
+  local out, n = {}, 0
+  local run = nil -- params of the notification being extended
+  local texts = nil
+  local function close_run()
+    if texts then
+      run.text = table.concat(texts)
+      run.merged = #texts
+      texts = nil
+    end
+  end
+  for _, msg in ipairs(messages) do
+    local params = msg.params
+    if msg.method == 'chat/token' and msg.id == nil and type(params) == 'table' and type(params.text) == 'string' then
+      if run and params.chatId == run.chatId then
+        if not texts then
+          texts = { run.text }
+        end
+        texts[#texts + 1] = params.text
+      else
+        close_run()
+        run = params
+        n = n + 1
+        out[n] = msg
+      end
+    else
+      close_run()
+      run = nil
+      n = n + 1
+      out[n] = msg
+    end
+  end
+  close_run()
+  return out
+end
+
 -- stdout read callback (uv context). Decodes the whole chunk, then one
 -- vim.schedule dispatches every message of the batch.
 function M._on_read(p, err, chunk)
@@ -368,6 +407,9 @@ function M._on_read(p, err, chunk)
   end
   if #messages > 0 then
     vim.schedule(function()
+      if #messages > 1 then
+        messages = M._join_tokens(messages)
+      end
       for _, msg in ipairs(messages) do
         local ok, e = pcall(M._handle_message, msg, p)
         if not ok then

@@ -62,10 +62,11 @@ local function check_binary(r, backend)
   return version
 end
 
+-- Returns the initialize result when the handshake worked (the backend is
+-- left running; check() stops it afterwards if it started it).
 local function check_handshake(r, backend, version)
   r.start('backend handshake')
   local log = backend.log_file()
-  local was_running = backend.is_running()
   local done, err, result = false, nil, nil
   backend.start(function(e, res)
     done, err, result = true, e, res
@@ -75,21 +76,122 @@ local function check_handshake(r, backend, version)
   end, 10)
   if not done then
     r.error(string.format('no answer to initialize within %d ms; see the log %s (:QuillLog)', HANDSHAKE_MS, log))
+    return nil
   elseif err then
     r.error(string.format('initialize failed: %s; see the log %s (:QuillLog)', tostring(err.message), log))
-  else
-    local info = type(result) == 'table' and result.serverInfo or {}
-    r.ok(string.format('initialize answered: %s %s, protocol %s', tostring(info.name), tostring(info.version),
-      tostring(result.protocolVersion)))
-    if version and info.version ~= version then
-      r.warn(string.format("running backend reports %s but '--version' says %s: run :QuillRestart", info.version, version))
-    end
-    local caps = result.capabilities or {}
-    r.info('methods: ' .. table.concat(type(caps.methods) == 'table' and caps.methods or {}, ', '))
+    return nil
   end
-  -- Leave the editor as we found it.
-  if not was_running then
-    backend.stop()
+  local info = type(result) == 'table' and result.serverInfo or {}
+  r.ok(string.format('initialize answered: %s %s, protocol %s', tostring(info.name), tostring(info.version),
+    tostring(result.protocolVersion)))
+  if version and info.version ~= version then
+    r.warn(string.format("running backend reports %s but '--version' says %s: run :QuillRestart", info.version, version))
+  end
+  local caps = result.capabilities or {}
+  r.info('methods: ' .. table.concat(type(caps.methods) == 'table' and caps.methods or {}, ', '))
+  return result
+end
+
+-- A backend request answered synchronously (health checks may block).
+local function call(backend, method, params, ms)
+  local done, err, result = false, nil, nil
+  backend.request(method, params, function(e, res)
+    done, err, result = true, e, res
+  end, { timeout_ms = ms })
+  vim.wait(ms + 500, function()
+    return done
+  end, 10)
+  if not done then
+    return { code = backend.errors.Timeout, message = method .. ' did not answer' }
+  end
+  return err, result
+end
+
+local function host_of(cfg)
+  return cfg.host or vim.env.OLLAMA_HOST or 'http://127.0.0.1:11434'
+end
+
+local function strip(msg)
+  return (tostring(msg):gsub('^quill: ', ''))
+end
+
+local function report_failure(r, err, host, what)
+  local msg = strip(err.message)
+  local kind = type(err.data) == 'table' and err.data.kind or nil
+  if kind == 'unreachable' or kind == 'timeout' then
+    r.error(msg, { 'start Ollama: `ollama serve`', 'or point quill at it: setup({ host = ... }) or $OLLAMA_HOST' })
+  else
+    r.error(what .. ' at ' .. host .. ' failed: ' .. msg)
+  end
+end
+
+-- Ollama through the backend: provider/version (reachability, version),
+-- models/list (installed models), models/show for the configured model.
+local function check_ollama(r, backend, init)
+  r.start('Ollama')
+  local cfg = require('quill.config').get()
+  local host = host_of(cfg)
+  local methods = {}
+  for _, m in ipairs(type(init.capabilities) == 'table' and init.capabilities.methods or {}) do
+    methods[m] = true
+  end
+  if not methods['models/list'] then
+    r.warn('this quill-backend cannot reach Ollama (it does not implement models/list): rebuild it with '
+      .. "'make build' in " .. backend.root)
+    return
+  end
+  local ms = cfg.timeouts.connect_ms + 3000
+  local version = nil
+  if methods['provider/version'] then
+    local err, result = call(backend, 'provider/version', {}, ms)
+    if err then
+      report_failure(r, err, host, 'asking Ollama for its version')
+      return
+    end
+    if type(result) == 'table' then
+      version = result.version
+      host = type(result.host) == 'string' and result.host or host
+    end
+  end
+  local err, result = call(backend, 'models/list', {}, ms)
+  if err then
+    report_failure(r, err, host, 'listing models')
+    return
+  end
+  local names = {}
+  for _, m in ipairs(type(result) == 'table' and result.models or {}) do
+    table.insert(names, m.name)
+  end
+  r.ok(string.format('Ollama%s reachable at %s', version and (' ' .. tostring(version)) or '', host))
+  if #names == 0 then
+    r.warn('Ollama has no models', { 'run `ollama pull ' .. cfg.model .. '`' })
+  else
+    r.info(string.format('%d model%s: %s', #names, #names == 1 and '' or 's', table.concat(names, ', ')))
+  end
+  if not methods['models/show'] then
+    return
+  end
+  local serr, show = call(backend, 'models/show', { model = cfg.model }, ms)
+  if serr then
+    local kind = type(serr.data) == 'table' and serr.data.kind or nil
+    if kind == 'model_not_found' then
+      r.error(string.format("configured model '%s' is not installed", cfg.model),
+        { 'run `ollama pull ' .. cfg.model .. '`', 'or choose another with :QuillModel' })
+    else
+      r.error(string.format("model '%s': %s", cfg.model, strip(serr.message)))
+    end
+    return
+  end
+  local caps = type(show) == 'table' and type(show.capabilities) == 'table' and show.capabilities or {}
+  local line = string.format("model '%s' is installed; capabilities: %s", cfg.model,
+    #caps > 0 and table.concat(caps, ', ') or 'not reported')
+  if type(show.contextLength) == 'number' then
+    line = line .. string.format('; context %d tokens', show.contextLength)
+  end
+  if #caps > 0 and not vim.tbl_contains(caps, 'completion') then
+    r.warn(line, { 'this model cannot chat: choose another with :QuillModel' })
+  else
+    r.ok(line)
   end
 end
 
@@ -99,7 +201,15 @@ function M.check()
   check_nvim(r)
   local version = check_binary(r, backend)
   if version then
-    check_handshake(r, backend, version)
+    local was_running = backend.is_running()
+    local init = check_handshake(r, backend, version)
+    if init then
+      check_ollama(r, backend, init)
+    end
+    -- Leave the editor as we found it.
+    if not was_running then
+      backend.stop()
+    end
   end
   r.start('log')
   r.info(string.format('log file: %s (level %s)', backend.log_file(), require('quill.config').get().log_level))

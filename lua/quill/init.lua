@@ -8,13 +8,20 @@ function M.setup(opts)
   require('quill.config').setup(opts)
 end
 
--- Snapshot for statuslines and tests. Does not start the backend.
+-- Snapshot for statuslines and tests. Does not start the backend (nor load
+-- the chat modules).
 function M.status()
   local backend = require('quill.backend')
   local info = backend.info()
+  local busy, chats = false, {}
+  if package.loaded['quill.stream'] then
+    busy, chats = require('quill.stream').status()
+  end
   return {
-    -- true while any request to the backend waits for its answer
-    busy = backend.pending_count() > 0,
+    -- true while any answer is being generated
+    busy = busy,
+    -- chatId -> { kind = 'chat'|'inline', model, bufnr, tokens, chars, tokens_per_second, elapsed_ms }
+    chats = chats,
     backend = {
       running = info.running,
       pid = info.pid,
@@ -22,6 +29,45 @@ function M.status()
       version = info.server_info and info.server_info.version or nil,
     },
   }
+end
+
+-- :QuillChat [prompt]
+function M.chat(prompt)
+  return require('quill.chat').chat(prompt)
+end
+
+-- :[range]QuillInsert [instruction]; opts.range = { first, last } (1-based).
+function M.insert(instruction, opts)
+  return require('quill.inline').insert(instruction, opts)
+end
+
+-- :QuillCancel[!]: the answers streaming into the current buffer (the chat
+-- buffer counts as the chat's), or all of them when there are none or with
+-- opts.all. Returns how many were cancelled.
+function M.cancel(opts)
+  opts = opts or {}
+  if not package.loaded['quill.stream'] then
+    return 0
+  end
+  local stream = require('quill.stream')
+  local n = 0
+  if not opts.all then
+    n = stream.cancel_all(vim.api.nvim_get_current_buf())
+  end
+  if n == 0 then
+    n = stream.cancel_all(nil)
+  end
+  return n
+end
+
+-- :QuillNew
+function M.new()
+  return require('quill.chat').new()
+end
+
+-- :QuillModel [name]
+function M.model(name)
+  return require('quill.commands').model(name)
 end
 
 return M

@@ -156,6 +156,20 @@ function M.new_child(opts)
     return vim.rpcrequest(chan, 'nvim_command', ex)
   end
 
+  -- Type keys as a UI does: nvim_input straight from the RPC channel (not from
+  -- inside nvim_exec_lua, where a <C-c> would interrupt instead of being mapped).
+  local typed = 0
+  function child.input(keys)
+    return vim.rpcrequest(chan, 'nvim_input', keys)
+  end
+
+  -- Type keys and wait until Neovim has processed them.
+  function child.type(keys)
+    typed = typed + 1
+    child.input(keys .. '<Cmd>lua _G.__typed = ' .. typed .. '<CR>')
+    child.wait('_G.__typed == ' .. typed)
+  end
+
   -- Poll the child until `code` (a Lua expression) is truthy; returns its value.
   function child.wait(code, timeout_ms)
     return M.wait_for(function()

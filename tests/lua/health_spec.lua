@@ -1,10 +1,15 @@
 -- :checkhealth quill in a child Neovim, reading the report buffer.
 local h = require('harness')
+local e2e = require('e2e')
 local eq, ok = h.eq, h.ok
+local uv = vim.uv or vim.loop
 
-local function checkhealth(backend_path)
+local function checkhealth(backend_path, opts)
   local child = h.new_child()
   child.lua('vim.env.QUILL_BACKEND = ...', { backend_path })
+  if opts then
+    child.lua("require('quill').setup(...)", { opts })
+  end
   child.cmd('checkhealth quill')
   local lines = child.lua('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
   return lines, child
@@ -19,11 +24,12 @@ local function find(lines, pattern)
 end
 
 describe(':checkhealth quill', function()
-  it('reports the backend version, a successful initialize and no ERROR', function()
+  it('reports the backend version, a successful initialize, Ollama and no ERROR', function()
     local bin = h.backend_path()
     local version = vim.fn.system({ bin, '--version' }):match('^quill%-backend (%S+)')
     ok(version, 'quill-backend --version')
-    local lines, child = checkhealth(bin)
+    local url = e2e.start_fake()
+    local lines, child = checkhealth(bin, { host = url })
     local report = table.concat(lines, '\n')
     ok(find(lines, 'OK.*Neovim %d+%.%d+%.%d+'), 'Neovim version line:\n' .. report)
     ok(find(lines, 'OK.*quill%-backend ' .. vim.pesc(version) .. ' at ' .. vim.pesc(bin)), 'binary line:\n' .. report)
@@ -32,6 +38,31 @@ describe(':checkhealth quill', function()
     eq(nil, find(lines, 'ERROR'), 'no ERROR expected:\n' .. report)
     eq(nil, find(lines, 'WARN'), 'no WARNING expected:\n' .. report)
     eq(false, child.lua("return require('quill.backend').is_running()"), 'health leaves no backend running')
+    ok(find(lines, 'OK.*Ollama %S+ reachable at ' .. vim.pesc(url)), 'Ollama line:\n' .. report)
+    ok(find(lines, 'models?: .*llama3%.2:latest'), 'models line:\n' .. report)
+    ok(find(lines, "OK.*model 'llama3%.2' is installed; capabilities: completion"), 'model line:\n' .. report)
+  end)
+
+  it('says to run ollama serve when Ollama is not reachable', function()
+    local tcp = uv.new_tcp()
+    tcp:bind('127.0.0.1', 0)
+    local port = tcp:getsockname().port
+    tcp:close()
+    local lines = checkhealth(h.backend_path(), { host = 'http://127.0.0.1:' .. port })
+    local report = table.concat(lines, '\n')
+    local err = find(lines, 'ERROR')
+    ok(err, 'an ERROR line:\n' .. report)
+    ok(err:find('not reachable at http://127.0.0.1:' .. port, 1, true), report)
+    ok(report:find('ollama serve', 1, true), 'says what to run:\n' .. report)
+  end)
+
+  it('says to run ollama pull when the configured model is missing', function()
+    local url = e2e.start_fake()
+    local lines = checkhealth(h.backend_path(), { host = url, model = 'missing-model' })
+    local report = table.concat(lines, '\n')
+    ok(find(lines, "ERROR.*configured model 'missing%-model' is not installed"), report)
+    ok(report:find('ollama pull missing-model', 1, true), 'says what to run:\n' .. report)
+    ok(find(lines, 'OK.*reachable at'), report)
   end)
 
   it('reports an ERROR that says how to build when the binary is missing', function()

@@ -21,7 +21,37 @@ describe('plugin/quill.lua', function()
     eq(true, child.lua('return vim.g.loaded_quill'), 'plugin/quill.lua loaded from runtimepath')
     eq(false, child.lua("return package.loaded['quill.backend'] ~= nil"), 'backend not loaded at startup')
     eq(false, child.lua("return package.loaded['quill.config'] ~= nil"), 'config not loaded at startup')
+    for _, name in ipairs({ 'QuillChat', 'QuillInsert', 'QuillCancel', 'QuillNew', 'QuillModel' }) do
+      eq(2, child.lua('return vim.fn.exists(...)', { ':' .. name }), name)
+    end
+    eq(true, child.lua([[return vim.fn.maparg('<Plug>(quill-cancel)', 'n') ~= '']]), '<Plug>(quill-cancel) in Normal mode')
+    eq(true, child.lua([[return vim.fn.maparg('<Plug>(quill-cancel)', 'i') ~= '']]), '<Plug>(quill-cancel) in Insert mode')
+    eq({ 'Title', 'Comment', 'Comment', 'WarningMsg', 'ErrorMsg' }, child.lua([[
+      local out = {}
+      for _, g in ipairs({ 'QuillHeader', 'QuillSpinner', 'QuillStats', 'QuillCancelled', 'QuillError' }) do
+        table.insert(out, vim.fn.synIDattr(vim.fn.synIDtrans(vim.fn.hlID(g)), 'name'))
+      end
+      return out
+    ]]), 'highlight groups link to their defaults')
+    eq(false, child.lua("return package.loaded['quill.chat'] ~= nil"), 'chat not loaded at startup')
     child.cmd('runtime plugin/quill.lua') -- guarded: sourcing again is a no-op
+  end)
+
+  it('keeps the highlight links after a colorscheme change, and a user override wins', function()
+    local child = new_child()
+    child.cmd('colorscheme default')
+    eq('Title', child.lua([[return vim.fn.synIDattr(vim.fn.synIDtrans(vim.fn.hlID('QuillHeader')), 'name')]]))
+    child.cmd('highlight link QuillError Special')
+    child.lua([[require('quill.stream').define_highlights()]])
+    eq('Special', child.lua([[return vim.fn.synIDattr(vim.fn.synIDtrans(vim.fn.hlID('QuillError')), 'name')]]))
+  end)
+
+  it('status() reports nothing generating without loading the chat modules', function()
+    local child = new_child()
+    local st = child.lua("return require('quill').status()")
+    eq(false, st.busy)
+    eq({}, st.chats)
+    eq(false, child.lua("return package.loaded['quill.stream'] ~= nil"))
   end)
 
   it(':QuillInfo starts the backend and shows its version and pid', function()

@@ -1,0 +1,496 @@
+-- The chat split: a markdown buffer `quill://chat` with one `## You` /
+-- `## Assistant` section per turn. The conversation (protocol Messages) lives
+-- here in Lua; the buffer is its view, so a backend crash loses nothing.
+local config = require('quill.config')
+local stream = require('quill.stream')
+local writer = require('quill.writer')
+
+local M = {}
+
+local uv = vim.uv or vim.loop
+local api = vim.api
+local ns = stream.ns
+
+M.NAME = 'quill://chat'
+M.YOU = '## You'
+M.ASSISTANT = '## Assistant'
+
+local state = {
+  buf = nil,
+  win = nil,
+  history = {}, -- Messages, oldest first
+  turn = nil, -- the running session
+  you_mark = nil, -- extmark on the last `## You` header
+}
+
+local function notify(msg, level)
+  vim.notify(msg, level or vim.log.levels.WARN)
+end
+
+local function buf_valid()
+  return state.buf and api.nvim_buf_is_valid(state.buf)
+end
+
+-- The chat window if it still shows the chat buffer.
+local function chat_win()
+  local win = state.win
+  if win and api.nvim_win_is_valid(win) and api.nvim_win_get_buf(win) == state.buf then
+    return win
+  end
+  return nil
+end
+
+-- Highlight a whole line with `group` (as an extmark, so it moves with the text).
+local function hl_line(buf, row, group)
+  local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
+  return api.nvim_buf_set_extmark(buf, ns, row, 0, { end_row = row, end_col = #line, hl_group = group })
+end
+
+local function mark_you(buf, row)
+  hl_line(buf, row, 'QuillHeader')
+  if state.you_mark then
+    pcall(api.nvim_buf_del_extmark, buf, ns, state.you_mark)
+  end
+  state.you_mark = api.nvim_buf_set_extmark(buf, ns, row, 0, {})
+end
+
+-- Row of the last `## You` header: the tracked one if it is still a header,
+-- else the last such line found scanning backwards.
+local function you_row(buf)
+  if state.you_mark then
+    local pos = api.nvim_buf_get_extmark_by_id(buf, ns, state.you_mark, {})
+    if pos[1] then
+      local line = api.nvim_buf_get_lines(buf, pos[1], pos[1] + 1, false)[1]
+      if line and vim.trim(line) == M.YOU then
+        return pos[1]
+      end
+    end
+  end
+  local lines = api.nvim_buf_get_lines(buf, 0, -1, false)
+  for i = #lines, 1, -1 do
+    if vim.trim(lines[i]) == M.YOU then
+      return i - 1
+    end
+  end
+  return nil
+end
+
+-- The conversation `history` (a buffer wiped by the user is rebuilt from it),
+-- then an empty `## You` section: its header, a blank line, the line to type on.
+local function reset_buffer(buf, history)
+  api.nvim_buf_clear_namespace(buf, ns, 0, -1)
+  api.nvim_buf_clear_namespace(buf, writer.ns, 0, -1)
+  state.you_mark = nil
+  local lines, headers = {}, {}
+  for _, m in ipairs(history or {}) do
+    local header = (m.role == 'user' and M.YOU) or (m.role == 'assistant' and m.content ~= '' and M.ASSISTANT)
+    if header then
+      table.insert(headers, #lines)
+      vim.list_extend(lines, { header, '' })
+      vim.list_extend(lines, writer.split_lines(m.content))
+      table.insert(lines, '')
+    end
+  end
+  local you = #lines
+  vim.list_extend(lines, { M.YOU, '', '' })
+  api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  for _, row in ipairs(headers) do
+    hl_line(buf, row, 'QuillHeader')
+  end
+  mark_you(buf, you)
+end
+
+local function map(buf, mode, lhs, fn, desc)
+  if lhs then
+    api.nvim_buf_set_keymap(buf, mode, lhs, '', { callback = fn, noremap = true, silent = true, desc = desc })
+  end
+end
+
+local function set_keymaps(buf)
+  local keys = config.get().keymaps
+  map(buf, 'n', keys.send, function()
+    M.send()
+  end, 'quill: send the question under ## You')
+  map(buf, 'i', keys.send_insert, function()
+    vim.cmd('stopinsert')
+    M.send()
+  end, 'quill: send the question under ## You')
+  map(buf, 'n', keys.cancel, function()
+    M.cancel()
+  end, 'quill: stop the answer')
+  map(buf, 'i', keys.cancel, function()
+    M.cancel()
+    vim.cmd('stopinsert')
+  end, 'quill: stop the answer')
+end
+
+local function find_named_buffer()
+  for _, b in ipairs(api.nvim_list_bufs()) do
+    if api.nvim_buf_is_valid(b) and api.nvim_buf_get_name(b) == M.NAME then
+      return b
+    end
+  end
+end
+
+local function create_buffer()
+  local old = find_named_buffer()
+  if old then
+    api.nvim_buf_delete(old, { force = true })
+  end
+  local buf = api.nvim_create_buf(false, true) -- unlisted scratch: buftype=nofile, no swap
+  api.nvim_buf_set_name(buf, M.NAME)
+  vim.bo[buf].bufhidden = 'hide'
+  vim.bo[buf].swapfile = false
+  vim.bo[buf].filetype = 'markdown'
+  set_keymaps(buf)
+  reset_buffer(buf, state.history)
+  return buf
+end
+
+-- The chat buffer, created on first use.
+function M.ensure_buffer()
+  stream.define_highlights()
+  if not buf_valid() then
+    state.you_mark = nil
+    state.win = nil
+    state.buf = create_buffer()
+  end
+  return state.buf
+end
+
+local function open_split()
+  local cfg = config.get().chat
+  local cmds = {
+    right = 'botright %dvsplit',
+    left = 'topleft %dvsplit',
+    top = 'topleft %dsplit',
+    bottom = 'botright %dsplit',
+  }
+  vim.cmd(cmds[cfg.position]:format(cfg.size))
+  local win = api.nvim_get_current_win()
+  api.nvim_win_set_buf(win, state.buf)
+  vim.wo[win].wrap = true
+  vim.wo[win].linebreak = true
+  if cfg.position == 'left' or cfg.position == 'right' then
+    vim.wo[win].winfixwidth = true
+  else
+    vim.wo[win].winfixheight = true
+  end
+  local last = api.nvim_buf_line_count(state.buf)
+  api.nvim_win_set_cursor(win, { last, 0 })
+  return win
+end
+
+-- Open the chat split, or focus it when it is open. Returns buf, win.
+function M.open()
+  local buf = M.ensure_buffer()
+  local win = chat_win()
+  if not win then
+    -- a window of the current tab that already shows the chat
+    for _, w in ipairs(api.nvim_tabpage_list_wins(0)) do
+      if api.nvim_win_get_buf(w) == buf then
+        win = w
+        break
+      end
+    end
+  end
+  if win then
+    api.nvim_set_current_win(win)
+  else
+    win = open_split()
+  end
+  state.win = win
+  return buf, win
+end
+
+-- Streaming ------------------------------------------------------------------
+
+-- Follow-scroll. Moving the cursor makes Neovim recompute the view (line
+-- heights of the window), which costs more than an append, so the chat window
+-- follows at most every FOLLOW_MS (a trailing timer catches up). The window
+-- follows while its cursor is where we last put it or on the answer's last
+-- line; a user who moved elsewhere is left alone until they come back.
+M.FOLLOW_MS = 20
+
+-- Whether `win` follows session `s` whose answer ends on `row` (0-based).
+local function following(s, win, row)
+  local cursor = api.nvim_win_get_cursor(win)
+  local placed = s.cursor_set
+  return cursor[1] == row + 1 or (placed ~= nil and cursor[1] == placed[1] and cursor[2] == placed[2])
+end
+
+local function follow(s)
+  s.follow_at = uv.now()
+  local win = chat_win()
+  if not win then
+    return
+  end
+  local row, col = s.writer:position()
+  if following(s, win, row) then
+    api.nvim_win_set_cursor(win, { row + 1, col })
+    s.cursor_set = api.nvim_win_get_cursor(win) -- as clamped by Neovim
+  end
+end
+
+local function follow_soon(s)
+  if s.follow_timer then
+    return -- a follow is already due
+  end
+  local wait = M.FOLLOW_MS - (uv.now() - (s.follow_at or 0))
+  if wait <= 0 then
+    follow(s)
+    return
+  end
+  s.follow_timer = uv.new_timer()
+  s.follow_timer:start(wait, 0, vim.schedule_wrap(function()
+    stream.stop_timer(s.follow_timer)
+    s.follow_timer = nil
+    if not s.detached and s.writer:valid() then
+      follow(s)
+    end
+  end))
+end
+
+-- Per token: one set_text (plus a follow, at most every FOLLOW_MS).
+local function sink(s, text)
+  if s.detached or not s.writer:write(text) then
+    return
+  end
+  follow_soon(s)
+end
+
+local function update_spinner(s)
+  if s.detached or not s.writer:valid() then
+    return
+  end
+  s.frame = (s.frame or 0) + 1
+  local row = api.nvim_buf_get_extmark_by_id(s.writer.buf, ns, s.header_mark, {})[1]
+  if row then
+    api.nvim_buf_set_extmark(s.writer.buf, ns, row, 0, {
+      id = s.header_mark,
+      virt_text = { { stream.spinner_text(s, s.frame), 'QuillSpinner' } },
+      virt_text_pos = 'eol',
+    })
+  end
+end
+
+local function has_assistant(messages)
+  for _, m in ipairs(messages) do
+    if m.role == 'assistant' then
+      return true
+    end
+  end
+  return false
+end
+
+-- The line that ends an unfinished answer, and its highlight group.
+local function end_mark(o)
+  if o.status == 'cancelled' then
+    return '[cancelled]', 'QuillCancelled'
+  end
+  if o.status == 'error' then
+    local msg = tostring(o.message):gsub('%s*\n%s*', ' ')
+    if o.text ~= '' then
+      return '[interrupted: ' .. msg .. ']', 'QuillError'
+    end
+    return '[error: ' .. msg .. ']', 'QuillError'
+  end
+  if o.reason == 'length' then
+    return '[stopped: length limit reached]', 'QuillCancelled'
+  end
+  return nil
+end
+
+local function finish(s, o)
+  stream.stop_timer(s.timer)
+  stream.stop_timer(s.follow_timer)
+  s.timer, s.follow_timer = nil, nil
+  if s.detached then
+    return
+  end
+  state.turn = nil
+  -- A turn that produced no answer gives its prompt back to edit or resend.
+  local give_back = nil
+  if o.status ~= 'done' and not has_assistant(o.messages) then
+    local last = state.history[#state.history]
+    if last and last.role == 'user' then
+      table.remove(state.history)
+      give_back = last.content
+    end
+  end
+  vim.list_extend(state.history, o.messages)
+
+  local w = s.writer
+  if not w:valid() then
+    return
+  end
+  local buf = w.buf
+  local win = chat_win()
+  local row, col = w:position()
+  local follows = win ~= nil and following(s, win, row)
+  local mark, group = end_mark(o)
+  local tail = {}
+  if col > 0 then
+    table.insert(tail, '\n\n')
+  elseif o.text ~= '' then
+    table.insert(tail, '\n')
+  end
+  if mark then
+    table.insert(tail, mark .. '\n\n')
+  end
+  table.insert(tail, M.YOU .. '\n\n')
+  if give_back then
+    table.insert(tail, give_back)
+  end
+  w:write(table.concat(tail))
+  -- rows of the mark and of the new `## You` header, counted back from the end
+  local give_back_lines = give_back and #writer.split_lines(give_back) or 1
+  local you = w.row - give_back_lines - 1
+  if mark then
+    hl_line(buf, you - 2, group)
+  end
+  mark_you(buf, you)
+  local header = api.nvim_buf_get_extmark_by_id(buf, ns, s.header_mark, {})[1]
+  if header then
+    api.nvim_buf_set_extmark(buf, ns, header, 0, {
+      id = s.header_mark,
+      virt_text = { { stream.stats_text(s, o.stats), 'QuillStats' } },
+      virt_text_pos = 'eol',
+    })
+  end
+  w:close()
+  if follows then
+    api.nvim_win_set_cursor(win, { w.row + 1, w.col })
+  end
+  if o.status == 'error' and not win then
+    notify('quill: ' .. o.message, vim.log.levels.ERROR)
+  end
+end
+
+-- Send `prompt` as the next user message; the buffer's `## You` section at
+-- row `you` is rewritten to hold exactly the prompt.
+local function submit(buf, you, prompt_lines)
+  local prompt = table.concat(prompt_lines, '\n')
+  local lines = { '' }
+  vim.list_extend(lines, prompt_lines)
+  vim.list_extend(lines, { '', M.ASSISTANT, '', '' })
+  api.nvim_buf_set_lines(buf, you + 1, -1, false, lines)
+  local header = you + 3 + #prompt_lines
+  local answer = header + 2
+  hl_line(buf, header, 'QuillHeader')
+  table.insert(state.history, { role = 'user', content = prompt })
+
+  local s = { kind = 'chat', bufnr = buf }
+  s.header_mark = api.nvim_buf_set_extmark(buf, ns, header, 0, {})
+  s.writer = writer.new(buf, answer, 0)
+  s.sink = function(text)
+    sink(s, text)
+  end
+  s.on_done = function(o)
+    finish(s, o)
+  end
+  state.turn = s
+  local win = chat_win()
+  if win then
+    api.nvim_win_set_cursor(win, { answer + 1, 0 })
+    s.cursor_set = { answer + 1, 0 }
+  end
+  stream.start(s, state.history)
+  update_spinner(s)
+  s.timer = stream.start_timer(function()
+    update_spinner(s)
+  end)
+  return s
+end
+
+local function trim_blank(lines)
+  local first, last = 1, #lines
+  while first <= last and vim.trim(lines[first]) == '' do
+    first = first + 1
+  end
+  while last >= first and vim.trim(lines[last]) == '' do
+    last = last - 1
+  end
+  return { unpack(lines, first, last) }
+end
+
+-- Send what the user wrote under the last `## You`.
+function M.send()
+  if state.turn then
+    notify('quill: an answer is still streaming; cancel it with <C-c> or :QuillCancel')
+    return nil
+  end
+  local buf = M.ensure_buffer()
+  local you = you_row(buf)
+  if not you then
+    local n = api.nvim_buf_line_count(buf)
+    api.nvim_buf_set_lines(buf, n, n, false, { '', M.YOU, '', '' })
+    mark_you(buf, n + 1)
+    notify('quill: write your question under "## You", then send it')
+    return nil
+  end
+  local prompt = trim_blank(api.nvim_buf_get_lines(buf, you + 1, -1, false))
+  if #prompt == 0 then
+    notify('quill: nothing to send: write your question under "## You"')
+    return nil
+  end
+  return submit(buf, you, prompt)
+end
+
+-- :QuillChat [prompt]: open or focus the chat; with a prompt, send it.
+function M.chat(prompt)
+  local buf, win = M.open()
+  if not prompt or vim.trim(prompt) == '' then
+    return buf, win
+  end
+  if state.turn then
+    notify('quill: an answer is still streaming; cancel it with <C-c> or :QuillCancel')
+    return buf, win
+  end
+  local you = you_row(buf)
+  if not you then
+    local n = api.nvim_buf_line_count(buf)
+    api.nvim_buf_set_lines(buf, n, n, false, { '', M.YOU })
+    you = n + 1
+    mark_you(buf, you)
+  end
+  submit(buf, you, writer.split_lines(prompt))
+  return buf, win
+end
+
+-- Cancel the running turn (see stream.cancel).
+function M.cancel()
+  local s = state.turn
+  if not s then
+    return false
+  end
+  return stream.cancel(s)
+end
+
+-- :QuillNew: forget the conversation and show an empty `## You` section.
+function M.new()
+  local s = state.turn
+  if s then
+    s.detached = true
+    stream.stop_timer(s.timer)
+    stream.stop_timer(s.follow_timer)
+    stream.cancel(s)
+    state.turn = nil
+  end
+  state.history = {}
+  local buf, win = M.open()
+  reset_buffer(buf)
+  api.nvim_win_set_cursor(win, { 3, 0 })
+  return buf
+end
+
+-- For tests and statuslines.
+function M.state()
+  return state
+end
+
+function M.history()
+  return state.history
+end
+
+return M

@@ -1,0 +1,411 @@
+-- Streaming answers: one session per chat/send (a chat turn or an inline
+-- insertion), token dispatch by chatId, outcome of a turn, status, User
+-- events, spinner and stats text. chat.lua and inline.lua own the rendering.
+local backend = require('quill.backend')
+local config = require('quill.config')
+local uv = vim.uv or vim.loop
+
+local M = {}
+
+local api = vim.api
+local sessions = {} -- chatId -> session
+local counter = 0
+local handler_registered = false
+
+M.SPINNER = { '⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏' }
+M.SPINNER_MS = 100
+
+-- Highlight groups (plugin/quill.lua defines them too, and again after a
+-- colorscheme change); `default` so a colorscheme or the user wins.
+local HIGHLIGHTS = {
+  QuillSpinner = 'Comment',
+  QuillStats = 'Comment',
+  QuillCancelled = 'WarningMsg',
+  QuillError = 'ErrorMsg',
+  QuillHeader = 'Title',
+}
+
+function M.define_highlights()
+  for name, target in pairs(HIGHLIGHTS) do
+    vim.cmd(('highlight default link %s %s'):format(name, target))
+  end
+end
+
+M.ns = api.nvim_create_namespace('quill')
+
+-- Number of UTF-8 code points; cheap for ASCII (the common case).
+local function char_count(s)
+  if not s:find('[\128-\255]') then
+    return #s
+  end
+  local _, n = s:gsub('[^\128-\191]', '')
+  return n
+end
+M.char_count = char_count
+
+-- Characters received by session `s`, counted lazily (off the per-token path).
+local function chars(s)
+  local parts = s.parts
+  for i = s.counted + 1, #parts do
+    s.chars = s.chars + char_count(parts[i])
+  end
+  s.counted = #parts
+  return s.chars
+end
+
+-- Token dispatch -------------------------------------------------------------
+
+-- params = {chatId, text, merged?}: `merged` is how many notifications
+-- backend.lua joined into this one (see backend._join_tokens).
+local function on_token(params)
+  if type(params) ~= 'table' then
+    return
+  end
+  local s = sessions[params.chatId]
+  local text = params.text
+  if not s or type(text) ~= 'string' or text == '' then
+    return
+  end
+  if not s.first_ns then
+    s.first_ns = uv.hrtime()
+  end
+  s.deltas = s.deltas + (params.merged or 1)
+  local parts = s.parts
+  parts[#parts + 1] = text
+  s.sink(text)
+end
+
+function M.ensure_handler()
+  if handler_registered then
+    return
+  end
+  handler_registered = true
+  backend.on_notification('chat/token', on_token)
+end
+
+-- Exposed for tests and the benchmark.
+M._on_token = on_token
+
+-- Events ---------------------------------------------------------------------
+
+local has_data = vim.fn.has('nvim-0.8') == 1
+
+-- Fires `User <name>`; data also lands in vim.g.quill_last_event (0.7 has no
+-- autocmd data).
+function M.fire(name, data)
+  vim.g.quill_last_event = { event = name, data = data }
+  local opts = { pattern = name, modeline = false }
+  if has_data then
+    opts.data = data
+  end
+  local ok, err = pcall(api.nvim_exec_autocmds, 'User', opts)
+  if not ok then
+    vim.notify('quill: User ' .. name .. ' autocommand failed: ' .. tostring(err), vim.log.levels.ERROR)
+  end
+end
+
+-- Formatting -----------------------------------------------------------------
+
+local function seconds(ms)
+  if ms < 10000 then
+    return string.format('%.2f s', ms / 1000)
+  end
+  return string.format('%.1f s', ms / 1000)
+end
+
+-- Live tokens per second of a session (pieces of text received per second
+-- since the first one).
+function M.rate(s, now)
+  if not s.first_ns or s.deltas < 2 then
+    return 0
+  end
+  local dt = ((now or uv.hrtime()) - s.first_ns) / 1e9
+  if dt <= 0 then
+    return 0
+  end
+  return (s.deltas - 1) / dt
+end
+
+function M.spinner_text(s, frame)
+  local icon = M.SPINNER[(frame % #M.SPINNER) + 1]
+  if not s.first_ns then
+    return string.format('%s %s: waiting for the first token', icon, s.model)
+  end
+  return string.format('%s %s: %d tokens, %.1f tok/s', icon, s.model, s.deltas, M.rate(s))
+end
+
+-- "llama3.2 · first token 0.40 s · 123 tokens · 43.8 tok/s · 3.90 s"; uses
+-- the backend's stats when it sent them, local measurements otherwise.
+function M.stats_text(s, stats)
+  local parts = { s.model }
+  local elapsed_ms = ((s.done_ns or uv.hrtime()) - s.start_ns) / 1e6
+  if type(stats) == 'table' then
+    if type(stats.firstTokenMs) == 'number' then
+      table.insert(parts, 'first token ' .. seconds(stats.firstTokenMs))
+    end
+    table.insert(parts, string.format('%d tokens', stats.evalCount or s.deltas))
+    table.insert(parts, string.format('%.1f tok/s', stats.tokensPerSecond or M.rate(s, s.done_ns)))
+    table.insert(parts, seconds(stats.totalDurationMs or elapsed_ms))
+  else
+    -- no stats from the backend (an error): what was measured here
+    if s.first_ns then
+      table.insert(parts, 'first token ' .. seconds((s.first_ns - s.start_ns) / 1e6))
+      table.insert(parts, string.format('%d tokens', s.deltas))
+    end
+    if s.deltas > 1 then
+      table.insert(parts, string.format('%.1f tok/s', M.rate(s, s.done_ns)))
+    end
+    table.insert(parts, seconds(elapsed_ms))
+  end
+  return table.concat(parts, ' · ')
+end
+
+-- Sessions -------------------------------------------------------------------
+
+-- A repeating timer calling fn() in the main loop every SPINNER_MS until stopped.
+function M.start_timer(fn)
+  local timer = uv.new_timer()
+  timer:start(M.SPINNER_MS, M.SPINNER_MS, vim.schedule_wrap(function()
+    if not timer:is_closing() then
+      fn()
+    end
+  end))
+  return timer
+end
+
+function M.stop_timer(timer)
+  if timer and not timer:is_closing() then
+    timer:stop()
+    timer:close()
+  end
+end
+
+function M.next_id(kind)
+  counter = counter + 1
+  return kind .. '-' .. counter
+end
+
+-- The chat/send params for `messages` under the current config.
+function M.params(chat_id, messages)
+  local cfg = config.get()
+  local params = { chatId = chat_id, model = cfg.model, messages = messages }
+  if next(cfg.options) then
+    params.options = cfg.options
+  end
+  if cfg.system_prompt then
+    params.system = cfg.system_prompt
+  end
+  return params
+end
+
+-- Turns the chat/send answer into an outcome:
+--   { status = 'done'|'cancelled'|'error', reason, messages, stats, error_kind, message }
+-- `messages` are the Messages to append to the conversation. When the backend
+-- sent none (it died, or could not be started), the text already shown is
+-- kept as a partial assistant message.
+local function outcome(s, err, result)
+  local text = table.concat(s.parts)
+  local function shown()
+    if text ~= '' then
+      return { { role = 'assistant', content = text } }
+    end
+    return {}
+  end
+  if not err then
+    result = type(result) == 'table' and result or {}
+    local messages = type(result.messages) == 'table' and result.messages or shown()
+    local reason = type(result.doneReason) == 'string' and result.doneReason or 'stop'
+    return {
+      status = reason == 'cancelled' and 'cancelled' or 'done',
+      reason = reason,
+      messages = messages,
+      stats = type(result.stats) == 'table' and result.stats or nil,
+      text = text,
+    }
+  end
+  if err.code == backend.errors.RequestCancelled then
+    -- cancelled before it reached the backend
+    return { status = 'cancelled', reason = 'cancelled', messages = shown(), text = text }
+  end
+  local data = type(err.data) == 'table' and err.data or {}
+  local kind = 'rpc'
+  if err.code == backend.errors.ProviderError then
+    kind = type(data.kind) == 'string' and data.kind or 'provider'
+  elseif err.code == backend.errors.BackendExited then
+    kind = 'backend_exited'
+  elseif err.code == backend.errors.BackendUnavailable then
+    kind = 'backend_unavailable'
+  elseif err.code == backend.errors.MethodNotFound then
+    kind = 'unsupported'
+  end
+  local message = tostring(err.message or 'error'):gsub('^quill: ', '')
+  if kind == 'unsupported' then
+    message = message .. ' (this quill-backend cannot chat yet: rebuild it)'
+  end
+  local messages = shown()
+  if err.code == backend.errors.ProviderError and type(data.messages) == 'table' then
+    messages = data.messages
+  end
+  return {
+    status = 'error',
+    reason = 'error',
+    error_kind = kind,
+    message = message,
+    messages = messages,
+    text = text,
+  }
+end
+
+local function event_data(s, o)
+  local data = { chatId = s.id, kind = s.kind, model = s.model, bufnr = s.bufnr }
+  if o then
+    data.status = o.status
+    data.reason = o.reason
+    data.error_kind = o.error_kind
+    data.message = o.message
+    data.stats = o.stats
+    data.tokens = s.deltas
+    data.chars = chars(s)
+  end
+  return data
+end
+
+-- <C-c> typed while Neovim is busy (not waiting for a key) becomes an
+-- interrupt and bypasses mappings; vim.on_key still sees it as "\3" (a mapped
+-- <C-c> shows up as the mapping's Lua key instead). While answers stream, such
+-- a raw <C-c> cancels those of the current buffer (chat: Normal and Insert
+-- mode, inline: Normal mode, like the mappings). Only a first cancel is sent.
+local key_ns = api.nvim_create_namespace('quill_cancel_key')
+local key_watch = false
+
+local function on_key(key)
+  if key ~= '\3' then
+    return
+  end
+  local mode = api.nvim_get_mode().mode
+  vim.schedule(function()
+    local buf = api.nvim_get_current_buf()
+    for _, s in pairs(sessions) do
+      local modes = s.kind == 'chat' and 'ni' or 'n'
+      if s.bufnr == buf and not s.cancel_requested and modes:find(mode:sub(1, 1), 1, true) then
+        M.cancel(s)
+      end
+    end
+  end)
+end
+
+local function watch_keys()
+  local key = config.get().keymaps.cancel
+  local want = next(sessions) ~= nil and type(key) == 'string' and key:lower() == '<c-c>'
+  if want ~= key_watch then
+    key_watch = want
+    vim.on_key(want and on_key or nil, key_ns)
+  end
+end
+
+-- Finish session `s` once: unregister it, render (s.on_done), fire the event.
+local function complete(s, err, result)
+  if sessions[s.id] ~= s then
+    return
+  end
+  sessions[s.id] = nil
+  watch_keys()
+  s.done_ns = uv.hrtime()
+  local o = outcome(s, err, result)
+  local ok, e = pcall(s.on_done, o)
+  M.fire('QuillStreamDone', event_data(s, o))
+  if not ok then
+    error(e, 0)
+  end
+end
+
+-- Start a chat/send for session `s`:
+--   s = { kind, bufnr, sink = function(text), on_done = function(outcome) }
+-- Fills in id, model, counters. Returns s.
+function M.start(s, messages)
+  M.ensure_handler()
+  s.id = s.id or M.next_id(s.kind)
+  s.model = config.get().model
+  s.deltas, s.chars, s.counted, s.parts = 0, 0, 0, {}
+  s.start_ns = uv.hrtime()
+  sessions[s.id] = s
+  watch_keys()
+  M.fire('QuillStreamStart', event_data(s))
+  s.request_id = backend.request('chat/send', M.params(s.id, messages), function(err, result)
+    complete(s, err, result)
+  end)
+  return s
+end
+
+-- End the session here without waiting for the backend (its late answer and
+-- tokens are ignored); what was shown is kept as a cancelled answer.
+function M.abandon(s)
+  complete(s, { code = backend.errors.RequestCancelled, message = 'cancelled' })
+end
+
+-- Ask the backend to end the turn; its chat/send answer (a result with
+-- doneReason "cancelled") finishes the session. Cancelling again before that
+-- answer came ends the session locally.
+function M.cancel(s)
+  if not s or sessions[s.id] ~= s then
+    return false
+  end
+  if s.cancel_requested then
+    M.abandon(s)
+    return true
+  end
+  s.cancel_requested = true
+  if not backend.cancel(s.request_id) then
+    M.abandon(s)
+  end
+  return true
+end
+
+function M.active()
+  local list = {}
+  for _, s in pairs(sessions) do
+    table.insert(list, s)
+  end
+  table.sort(list, function(a, b)
+    return a.start_ns < b.start_ns
+  end)
+  return list
+end
+
+function M.get(chat_id)
+  return sessions[chat_id]
+end
+
+-- Cancel the sessions showing in `bufnr` (all when nil). Returns how many.
+function M.cancel_all(bufnr)
+  local n = 0
+  for _, s in ipairs(M.active()) do
+    if bufnr == nil or s.bufnr == bufnr then
+      if M.cancel(s) then
+        n = n + 1
+      end
+    end
+  end
+  return n
+end
+
+function M.status()
+  local chats = {}
+  local busy = false
+  local now = uv.hrtime()
+  for id, s in pairs(sessions) do
+    busy = true
+    chats[id] = {
+      kind = s.kind,
+      model = s.model,
+      bufnr = s.bufnr,
+      tokens = s.deltas,
+      chars = chars(s),
+      tokens_per_second = M.rate(s, now),
+      elapsed_ms = math.floor((now - s.start_ns) / 1e6),
+    }
+  end
+  return busy, chats
+end
+
+return M

@@ -1,0 +1,439 @@
+-- The chat split with a stubbed backend (see stub.lua): rendering, streaming,
+-- follow-scroll, spinner, stats, cancel, errors, conversation, commands.
+local h = require('harness')
+local stub = require('stub')
+local eq, ok = h.eq, h.ok
+
+local STATS_LINE = 'llama3.2 · first token 0.25 s · 7 tokens · 10.0 tok/s · 1.50 s'
+
+-- virt_text of the extmarks in the quill namespace on `row`, joined.
+local function virt_text(child, row)
+  return child.lua([[
+    local row = ...
+    local ns = require('quill.stream').ns
+    local out = {}
+    for _, m in ipairs(vim.api.nvim_buf_get_extmarks(require('quill.chat').state().buf, ns, { row, 0 }, { row, -1 }, { details = true })) do
+      for _, chunk in ipairs(m[4].virt_text or {}) do
+        table.insert(out, chunk[1] .. '|' .. chunk[2])
+      end
+    end
+    return table.concat(out, ' ')
+  ]], { row })
+end
+
+local function chat_lines(child)
+  return child.lua("return lines(require('quill.chat').state().buf)")
+end
+
+describe('chat buffer', function()
+  it(':QuillChat opens a markdown split quill://chat and sends the prompt', function()
+    local child = stub.child()
+    eq(1, child.lua('return #vim.api.nvim_list_wins()'))
+    child.cmd('QuillChat Explain   this, please')
+    local info = child.lua([[
+      local buf = vim.api.nvim_get_current_buf()
+      return { name = vim.api.nvim_buf_get_name(buf), ft = vim.bo[buf].filetype, bt = vim.bo[buf].buftype,
+        wins = #vim.api.nvim_list_wins(), chat = require('quill.chat').state().buf == buf,
+        width = vim.api.nvim_win_get_width(0), cursor = vim.api.nvim_win_get_cursor(0) }
+    ]])
+    eq('quill://chat', info.name)
+    eq('markdown', info.ft)
+    eq('nofile', info.bt)
+    eq(2, info.wins)
+    eq(true, info.chat)
+    eq({ '## You', '', 'Explain   this, please', '', '## Assistant', '', '' }, child.lua('return lines()'))
+    eq({ 7, 0 }, info.cursor, 'cursor waits on the answer line')
+    eq('chat/send', child.lua('return reqs[1].method'))
+    eq({ chatId = 'chat-1', model = 'llama3.2', messages = { { role = 'user', content = 'Explain   this, please' } } },
+      child.lua('return params(1)'), 'no options, system or tools by default')
+    -- :QuillChat again focuses the same window, no new split
+    child.cmd('wincmd p')
+    child.cmd('QuillChat')
+    eq({ 2, true }, child.lua([[return { #vim.api.nvim_list_wins(),
+      vim.api.nvim_get_current_buf() == require('quill.chat').state().buf }]]))
+  end)
+
+  it('sends model, options and system prompt from the config', function()
+    local child = stub.child()
+    child.lua([[require('quill').setup({ model = 'qwen3:8b', system_prompt = 'Be brief.',
+      options = { temperature = 0.2 }, chat = { position = 'bottom', size = 10 } })]])
+    child.cmd('QuillChat hi')
+    local p = child.lua('return params(1)')
+    eq('qwen3:8b', p.model)
+    eq('Be brief.', p.system)
+    eq({ temperature = 0.2 }, p.options)
+    eq(nil, p.tools)
+    eq(10, child.lua('return vim.api.nvim_win_get_height(0)'))
+  end)
+
+  it('appends multi-byte text and newlines from tokens exactly', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', 'Grüße, ', '世界', '! 🚀\n', '\n', '- a\n- b', '', 'é', '\n\n```lua\nx = 1\n```')]])
+    eq({ '## You', '', 'q', '', '## Assistant', '', 'Grüße, 世界! 🚀', '', '- a', '- bé', '', '```lua', 'x = 1', '```' },
+      chat_lines(child))
+    -- a token for another chat id is not ours
+    child.lua([[tok('chat-99', 'nope')]])
+    eq('```', chat_lines(child)[14])
+  end)
+
+  it('joins the tokens of one read batch into one append', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    local r = child.lua([[
+      local b = require('quill.backend')
+      local n = 0
+      local api_set = vim.api.nvim_buf_set_text
+      vim.api.nvim_buf_set_text = function(...) n = n + 1 return api_set(...) end
+      local msgs = {}
+      for _, t in ipairs({ 'a', 'b\n', 'c' }) do
+        table.insert(msgs, { jsonrpc = '2.0', method = 'chat/token', params = { chatId = 'chat-1', text = t } })
+      end
+      table.insert(msgs, { jsonrpc = '2.0', method = 'log', params = { level = 'info', message = 'x' } })
+      table.insert(msgs, { jsonrpc = '2.0', method = 'chat/token', params = { chatId = 'chat-1', text = 'd' } })
+      for _, m in ipairs(b._join_tokens(msgs)) do b._handle_message(m) end
+      vim.api.nvim_buf_set_text = api_set
+      return { n = n, status = require('quill').status().chats['chat-1'] }
+    ]])
+    eq(2, r.n, 'one append for a, b, c and one for d')
+    eq(4, r.status.tokens, 'the merged pieces still count')
+    eq(5, r.status.chars)
+    eq({ 'ab', 'cd' }, { unpack(chat_lines(child), 7, 8) })
+  end)
+
+  it('joins only neighbouring tokens of the same chat, keeping the order', function()
+    local b = require('quill.backend')
+    local function tok(id, text)
+      return { jsonrpc = '2.0', method = 'chat/token', params = { chatId = id, text = text } }
+    end
+    local log = { jsonrpc = '2.0', method = 'log', params = { level = 'info', message = 'x' } }
+    local resp = { jsonrpc = '2.0', id = 4, result = { chatId = 'A' } }
+    local got = b._join_tokens({ tok('A', '1'), tok('A', '2'), tok('B', '3'), tok('A', '4'), log, tok('A', '5'),
+      tok('A', '6'), tok('A', '7'), resp, tok('B', '8') })
+    local flat = vim.tbl_map(function(m)
+      if m.method == 'chat/token' then
+        return m.params.chatId .. ':' .. m.params.text .. ':' .. tostring(m.params.merged or 1)
+      end
+      return m.method or ('response ' .. m.id)
+    end, got)
+    eq({ 'A:12:2', 'B:3:1', 'A:4:1', 'log', 'A:567:3', 'response 4', 'B:8:1' }, flat)
+  end)
+
+  it('follows new text while the cursor is on the last line, not after the user moved up', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', 'one\ntwo\nthree')]])
+    child.wait('vim.deep_equal(vim.api.nvim_win_get_cursor(0), { 9, 4 })', 1000) -- followed to the end
+    child.lua([[tok('chat-1', '\nfour')]])
+    child.wait('vim.api.nvim_win_get_cursor(0)[1] == 10', 1000)
+    -- many tokens in a burst: the cursor catches up (follow is throttled, not lost)
+    child.lua([[for i = 1, 50 do tok('chat-1', '\nline ' .. i) end]])
+    child.wait('vim.api.nvim_win_get_cursor(0)[1] == 60', 1000)
+    child.lua('vim.api.nvim_win_set_cursor(0, { 3, 0 })') -- the user goes up to re-read
+    child.lua([[tok('chat-1', '\nfive\nsix')]])
+    vim.wait(100)
+    eq({ 3, 0 }, child.lua('return vim.api.nvim_win_get_cursor(0)'), 'left alone')
+    eq(1, child.lua('return vim.fn.line("w0")'))
+    child.lua([[answer(1, nil, done('chat-1', 'x'))]])
+    eq({ 3, 0 }, child.lua('return vim.api.nvim_win_get_cursor(0)'), 'still left alone at the end')
+    -- back on the last line: follows again
+    child.cmd('QuillNew')
+    child.lua([[vim.api.nvim_buf_set_lines(0, -2, -1, false, { 'again' })]])
+    child.lua([[require('quill.chat').send()]])
+    child.lua([[tok('chat-2', 'a')]])
+    child.lua('vim.api.nvim_win_set_cursor(0, { 1, 0 })')
+    child.lua([[tok('chat-2', string.rep('line\n', 10))]])
+    vim.wait(100)
+    eq({ 1, 0 }, child.lua('return vim.api.nvim_win_get_cursor(0)'))
+    child.lua('vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), 0 })') -- G
+    child.lua([[tok('chat-2', string.rep('line\n', 50) .. 'end')]])
+    child.wait('vim.deep_equal(vim.api.nvim_win_get_cursor(0), { 67, 2 })', 1000)
+    eq(67, child.lua('return vim.fn.line("w$")'), 'window scrolled to the end')
+  end)
+
+  it('keeps filling the buffer while its window is closed', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', 'before ')]])
+    child.cmd('close')
+    eq(1, child.lua('return #vim.api.nvim_list_wins()'))
+    child.lua([[tok('chat-1', 'while\nclosed')]])
+    child.lua([[answer(1, nil, done('chat-1', 'before while\nclosed'))]])
+    eq({ 'before while', 'closed', '', '## You', '', '' }, { unpack(chat_lines(child), 7) })
+    child.cmd('QuillChat')
+    eq(2, child.lua('return #vim.api.nvim_list_wins()'))
+  end)
+
+  it('rebuilds a wiped chat buffer from the conversation', function()
+    local child = stub.child()
+    child.cmd('QuillChat first\nquestion')
+    child.lua([[tok('chat-1', 'the\nanswer')]])
+    child.lua([[answer(1, nil, done('chat-1', 'the\nanswer'))]])
+    child.cmd('bwipeout! quill://chat')
+    child.cmd('QuillChat')
+    eq({ '## You', '', 'first', 'question', '', '## Assistant', '', 'the', 'answer', '', '## You', '', '' },
+      chat_lines(child))
+    child.lua([[vim.api.nvim_buf_set_lines(0, -2, -1, false, { 'next' })]])
+    child.lua([[require('quill.chat').send()]])
+    eq(3, #child.lua('return params(2).messages'))
+  end)
+
+  it('shows a spinner with live tokens per second, then the stats', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    h.matches('^%S+ llama3%.2: waiting for the first token|QuillSpinner$', virt_text(child, 4))
+    child.lua([[tok('chat-1', 'a', 'b', 'c')]])
+    local first = virt_text(child, 4)
+    -- the timer redraws it (~10 Hz) with the counts
+    child.wait([[(function()
+      local ns = require('quill.stream').ns
+      local m = vim.api.nvim_buf_get_extmarks(0, ns, { 4, 0 }, { 4, -1 }, { details = true })
+      for _, x in ipairs(m) do
+        if x[4].virt_text and x[4].virt_text[1][1]:find('3 tokens, [%d.]+ tok/s') then return true end
+      end
+    end)()]], 2000)
+    ok(first ~= nil)
+    eq(true, child.lua([[return require('quill.chat').state().turn.timer ~= nil]]))
+    local timer_closed = child.lua([[
+      local t = require('quill.chat').state().turn.timer
+      _G.timer = t
+      answer(1, nil, done('chat-1', 'abc'))
+      return t:is_closing()
+    ]])
+    eq(true, timer_closed, 'timer stopped and closed')
+    eq(STATS_LINE .. '|QuillStats', virt_text(child, 4))
+    vim.wait(250)
+    eq(STATS_LINE .. '|QuillStats', virt_text(child, 4), 'no spinner update after the end')
+  end)
+
+  it('keeps the conversation and sends all of it with the next question', function()
+    local child = stub.child()
+    child.cmd('QuillChat first')
+    child.lua([[tok('chat-1', 'answer one')]])
+    child.lua([[answer(1, nil, done('chat-1', 'answer one', { messages = {
+      { role = 'assistant', content = 'answer one', thinking = 'hmm' } } }))]])
+    eq({ '## You', '', 'first', '', '## Assistant', '', 'answer one', '', '## You', '', '' }, chat_lines(child))
+    eq({ 11, 0 }, child.lua('return vim.api.nvim_win_get_cursor(0)'), 'ready to type the next question')
+    -- the user types under the new ## You and presses <CR> in normal mode
+    child.lua([[vim.api.nvim_buf_set_lines(0, 10, 11, false, { 'second', 'question' })]])
+    child.input('<CR>')
+    child.wait('#reqs == 2')
+    local p = child.lua('return params(2)')
+    eq('chat-2', p.chatId)
+    eq({
+      { role = 'user', content = 'first' },
+      { role = 'assistant', content = 'answer one', thinking = 'hmm' },
+      { role = 'user', content = 'second\nquestion' },
+    }, p.messages)
+    eq({ '## You', '', 'second', 'question', '', '## Assistant', '', '' }, { unpack(chat_lines(child), 9) })
+  end)
+
+  it('sends with <C-s> in insert mode and refuses an empty question', function()
+    local child = stub.child()
+    child.cmd('QuillChat')
+    child.input('i<C-s>')
+    child.wait('#notes > 0')
+    h.matches('nothing to send', child.lua('return notes[1].msg'))
+    eq(0, child.lua('return #reqs'))
+    child.input('iHow?<C-s>')
+    child.wait('#reqs == 1')
+    eq({ { role = 'user', content = 'How?' } }, child.lua('return params(1).messages'))
+    eq('n', child.lua('return vim.api.nvim_get_mode().mode'), 'left insert mode')
+    -- a second send while streaming is refused
+    child.lua([[require('quill.chat').send()]])
+    eq(1, child.lua('return #reqs'))
+    h.matches('still streaming', child.lua('return notes[#notes].msg'))
+  end)
+
+  it('cancels with <C-c>: partial text stays, marked, and the conversation keeps it', function()
+    local child = stub.child()
+    child.cmd('QuillChat tell me')
+    child.lua([[tok('chat-1', 'Once upon', ' a ti')]])
+    child.input('<C-c>')
+    child.wait('#cancels == 1')
+    eq({ 1 }, child.lua('return cancels'), 'cancel sent for the chat/send request id')
+    child.lua([[answer(1, nil, done('chat-1', '', { doneReason = 'cancelled',
+      messages = { { role = 'assistant', content = 'Once upon a ti' } } }))]])
+    eq({ 'Once upon a ti', '', '[cancelled]', '', '## You', '', '' }, { unpack(chat_lines(child), 7) })
+    eq({ { role = 'user', content = 'tell me' }, { role = 'assistant', content = 'Once upon a ti' } },
+      child.lua([[return require('quill.chat').history()]]))
+    -- the mark is highlighted
+    local hl = child.lua([[
+      local ns = require('quill.stream').ns
+      for _, m in ipairs(vim.api.nvim_buf_get_extmarks(0, ns, { 8, 0 }, { 8, -1 }, { details = true })) do
+        if m[4].hl_group then return m[4].hl_group end
+      end
+    ]])
+    eq('QuillCancelled', hl)
+    eq(false, child.lua([[return require('quill').status().busy]]))
+    -- continue: the next question goes out with the partial answer in the history
+    child.lua([[vim.api.nvim_buf_set_lines(0, -2, -1, false, { 'go on' })]])
+    child.lua([[require('quill.chat').send()]])
+    eq(3, #child.lua('return params(2).messages'))
+  end)
+
+  it('cancels on a <C-c> that arrived as an interrupt (bypassing the mapping)', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', 'abc')]])
+    -- A <C-c> typed while Neovim is busy is an interrupt that no mapping sees;
+    -- without the mapping the key arrives the same way, deterministically.
+    child.lua([[
+      _G.keys = {}
+      vim.on_key(function(k) table.insert(_G.keys, k) end, vim.api.nvim_create_namespace('test'))
+      vim.api.nvim_buf_del_keymap(0, 'n', '<C-c>')
+    ]])
+    child.input('<C-c>')
+    child.wait('#cancels == 1')
+    eq('\3', child.lua('return keys[1]'), 'the key came through unmapped')
+    vim.wait(50)
+    eq({ 1 }, child.lua('return cancels'), 'only one cancel')
+    child.lua([[answer(1, nil, done('chat-1', 'abc', { doneReason = 'cancelled' }))]])
+    -- no turn, no watcher: <C-c> is left alone
+    child.input('<C-c>')
+    vim.wait(50)
+    eq(1, child.lua('return #cancels'))
+  end)
+
+  it(':QuillCancel and <Plug>(quill-cancel) cancel; a second cancel ends the turn locally', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.cmd('wincmd p') -- from another buffer: cancels all streams
+    child.cmd('QuillCancel')
+    eq({ 1 }, child.lua('return cancels'))
+    child.lua([[vim.api.nvim_set_keymap('n', 'X', '<Plug>(quill-cancel)', {})]])
+    child.lua([[tok('chat-1', 'partial')]])
+    child.input('X')
+    child.wait([[require('quill.chat').state().turn == nil]])
+    eq({ 'partial', '', '[cancelled]', '', '## You', '', '' }, { unpack(chat_lines(child), 7) })
+    eq({ role = 'assistant', content = 'partial' }, child.lua([[return require('quill.chat').history()[2] ]]))
+    -- the backend's late answer and tokens change nothing
+    child.lua([[tok('chat-1', 'late')]])
+    child.lua([[answer(1, nil, done('chat-1', 'partial late', { doneReason = 'cancelled' }))]])
+    eq({ 'partial', '', '[cancelled]', '', '## You', '', '' }, { unpack(chat_lines(child), 7) })
+    eq(2, #child.lua([[return require('quill.chat').history()]]))
+  end)
+
+  local kinds = {
+    { 'stream_interrupted', 'an error was encountered while running the model: unexpected EOF' },
+    { 'stream_interrupted', 'stream interrupted' },
+    { 'bad_stream', 'bad stream from Ollama: line 3 is not JSON' },
+    { 'timeout', 'timed out after 60 s' },
+    { 'http', 'Ollama answered HTTP 503: server busy' },
+  }
+  for _, k in ipairs(kinds) do
+    it('shows a ' .. k[1] .. ' error after partial text and keeps both', function()
+      local child = stub.child()
+      child.cmd('QuillChat q')
+      child.lua([[tok('chat-1', 'Partial ', 'ånswer')]])
+      child.lua('answer(1, ...)', { stub.provider_error(k[1], k[2], 'Partial ånswer',
+        { { role = 'assistant', content = 'Partial ånswer' } }) })
+      eq({ 'Partial ånswer', '', '[interrupted: ' .. k[2] .. ']', '', '## You', '', '' },
+        { unpack(chat_lines(child), 7) })
+      eq({ role = 'assistant', content = 'Partial ånswer' }, child.lua([[return require('quill.chat').history()[2] ]]))
+      local ev = child.lua('return vim.g.quill_last_event')
+      eq('QuillStreamDone', ev.event)
+      eq({ 'error', k[1], k[2] }, { ev.data.status, ev.data.error_kind, ev.data.message })
+    end)
+  end
+
+  for _, k in ipairs({
+    { 'unreachable', 'Ollama is not reachable at http://127.0.0.1:11434 — is `ollama serve` running?' },
+    { 'model_not_found', "model 'llama9' not found — run `ollama pull llama9`" },
+  }) do
+    it('shows ' .. k[1] .. ' and gives the prompt back to resend', function()
+      local child = stub.child()
+      child.cmd('QuillChat my question')
+      child.lua('answer(1, ...)', { stub.provider_error(k[1], k[2], '', {}) })
+      eq({ '## You', '', 'my question', '', '## Assistant', '', '[error: ' .. k[2] .. ']', '', '## You', '', 'my question' },
+        chat_lines(child))
+      eq({}, child.lua([[return require('quill.chat').history()]]), 'the failed question is not in the history')
+      child.lua([[require('quill.chat').send()]])
+      eq({ { role = 'user', content = 'my question' } }, child.lua('return params(2).messages'))
+    end)
+  end
+
+  it('marks a backend exit as interrupted and keeps what was shown', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', 'shown ', 'so far')]])
+    child.lua([[answer(1, { code = 2, message = 'quill backend exited (code nil, signal 9)',
+      data = { signal = 9 } })]])
+    eq({ 'shown so far', '', '[interrupted: quill backend exited (code nil, signal 9)]', '', '## You', '', '' },
+      { unpack(chat_lines(child), 7) })
+    eq({ { role = 'user', content = 'q' }, { role = 'assistant', content = 'shown so far' } },
+      child.lua([[return require('quill.chat').history()]]))
+  end)
+
+  it('status() reports the stream and User events fire around it', function()
+    local child = stub.child()
+    child.lua([[
+      _G.events = {}
+      vim.api.nvim_create_autocmd('User', { pattern = { 'QuillStreamStart', 'QuillStreamDone' }, callback = function(a)
+        table.insert(_G.events, { a.match, vim.deepcopy(vim.g.quill_last_event.data), a.data })
+      end })
+    ]])
+    eq(false, child.lua([[return require('quill').status().busy]]))
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', 'ab', 'ç')]])
+    local st = child.lua([[return require('quill').status()]])
+    eq(true, st.busy)
+    local c = st.chats['chat-1']
+    eq({ 'chat', 'llama3.2', 2, 3 }, { c.kind, c.model, c.tokens, c.chars })
+    eq('number', type(c.tokens_per_second))
+    eq('table', type(st.backend))
+    child.lua([[answer(1, nil, done('chat-1', 'abç'))]])
+    eq(false, child.lua([[return require('quill').status().busy]]))
+    eq({}, child.lua([[return require('quill').status().chats]]))
+    local ev = child.lua('return events')
+    eq(2, #ev)
+    eq('QuillStreamStart', ev[1][1])
+    eq({ 'chat-1', 'chat', 'llama3.2' }, { ev[1][2].chatId, ev[1][2].kind, ev[1][2].model })
+    eq('QuillStreamDone', ev[2][1])
+    eq({ 'done', 'stop', 7 }, { ev[2][2].status, ev[2][2].reason, ev[2][2].stats.evalCount })
+    if vim.fn.has('nvim-0.8') == 1 then
+      eq('chat-1', ev[2][3].chatId, 'autocmd data on 0.8+')
+    end
+  end)
+
+  it(':QuillNew starts over, forgetting a running turn', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', 'abc')]])
+    child.cmd('QuillNew')
+    eq({ 1 }, child.lua('return cancels'))
+    eq({ '## You', '', '' }, chat_lines(child))
+    eq({ 3, 0 }, child.lua('return vim.api.nvim_win_get_cursor(0)'))
+    child.lua([[tok('chat-1', 'late')]])
+    child.lua([[answer(1, nil, done('chat-1', 'abclate', { doneReason = 'cancelled' }))]])
+    eq({ '## You', '', '' }, chat_lines(child))
+    eq({}, child.lua([[return require('quill.chat').history()]]))
+    child.lua([[vim.api.nvim_buf_set_lines(0, 2, 3, false, { 'fresh' })]])
+    child.lua([[require('quill.chat').send()]])
+    eq({ { role = 'user', content = 'fresh' } }, child.lua('return params(2).messages'))
+  end)
+
+  it(':QuillModel sets the model, or picks one from models/list', function()
+    local child = stub.child()
+    child.cmd('QuillModel qwen3:8b')
+    eq('qwen3:8b', child.lua([[return require('quill.config').get().model]]))
+    child.lua([[
+      vim.ui.select = function(items, opts, cb)
+        _G.offered = { items = items, current = opts.format_item('qwen3:8b') }
+        cb(items[2])
+      end
+    ]])
+    child.cmd('QuillModel')
+    eq('models/list', child.lua('return reqs[1].method'))
+    child.lua([[answer(1, nil, { models = { { name = 'qwen3:8b', size = 1, modifiedAt = 'x' },
+      { name = 'llama3.2:latest', size = 2, modifiedAt = 'y' } } })]])
+    eq({ items = { 'qwen3:8b', 'llama3.2:latest' }, current = 'qwen3:8b (current)' }, child.lua('return offered'))
+    eq('llama3.2:latest', child.lua([[return require('quill.config').get().model]]))
+    child.cmd('QuillChat hi')
+    eq('llama3.2:latest', child.lua('return params(2).model'))
+    -- an error listing models is reported
+    child.cmd('QuillModel')
+    child.lua('answer(3, ...)', { stub.provider_error('unreachable', 'Ollama is not reachable at x', '', {}) })
+    h.matches('cannot list models: Ollama is not reachable', child.lua('return notes[#notes].msg'))
+  end)
+end)
