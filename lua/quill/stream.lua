@@ -139,7 +139,8 @@ end
 function M.stats_text(s, stats)
   local parts = { s.model }
   local elapsed_ms = ((s.done_ns or uv.hrtime()) - s.start_ns) / 1e6
-  if type(stats) == 'table' then
+  -- A cancelled turn never got Ollama's final counts: its zeros would read as "0 tokens".
+  if type(stats) == 'table' and (stats.evalCount or 0) > 0 then
     if type(stats.firstTokenMs) == 'number' then
       table.insert(parts, 'first token ' .. seconds(stats.firstTokenMs))
     end
@@ -147,7 +148,7 @@ function M.stats_text(s, stats)
     table.insert(parts, string.format('%.1f tok/s', stats.tokensPerSecond or M.rate(s, s.done_ns)))
     table.insert(parts, seconds(stats.totalDurationMs or elapsed_ms))
   else
-    -- no stats from the backend (an error): what was measured here
+    -- no counts from the backend (an error, a cancel): what was measured here
     if s.first_ns then
       table.insert(parts, 'first token ' .. seconds((s.first_ns - s.start_ns) / 1e6))
       table.insert(parts, string.format('%d tokens', s.deltas))

@@ -272,6 +272,21 @@ describe('chat buffer', function()
     eq(3, #child.lua('return params(2).messages'))
   end)
 
+  it('shows the tokens received here when a cancelled turn has no counts from Ollama', function()
+    local child = stub.child()
+    local text = child.lua([[
+      local stream = require('quill.stream')
+      local t0 = 1e9
+      local s = { model = 'm', start_ns = t0, first_ns = t0 + 1e8, done_ns = t0 + 2e9, deltas = 12 }
+      local cancelled = stream.stats_text(s, { evalCount = 0, tokensPerSecond = 0, totalDurationMs = 2000 })
+      local finished = stream.stats_text(s, { evalCount = 40, tokensPerSecond = 20, totalDurationMs = 2000 })
+      return { cancelled, finished }
+    ]])
+    h.matches('12 tokens', text[1])
+    eq(nil, text[1]:find('0 tokens', 1, true), text[1])
+    h.matches('40 tokens', text[2])
+  end)
+
   it('cancels on a <C-c> that arrived as an interrupt (bypassing the mapping)', function()
     local child = stub.child()
     child.cmd('QuillChat q')
