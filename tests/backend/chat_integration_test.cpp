@@ -78,6 +78,30 @@ TEST_F(ChatIntegrationTest, FiveThousandTokensArriveExactlyOnceAndInOrder) {
   EXPECT_EQ(stats["completed"], 1);
 }
 
+TEST_F(ChatIntegrationTest, SystemOptionsAndHeadersReachOllama) {
+  backend_.request(
+      1, "initialize",
+      {{"workspaceRoot", "/tmp"},
+       {"provider", {{"host", fake_.url()}, {"headers", {{"Authorization", "Bearer s3cret"}}}}}});
+  ASSERT_TRUE(backend_.read_response(1).has_value());
+  json params = chat_params("c", "text?tokens=2");
+  params["system"] = "answer in French";
+  params["options"] = {{"temperature", 0.25}, {"num_ctx", 8192}};
+  params["think"] = false;
+  backend_.request(2, "chat/send", params);
+  ASSERT_TRUE(read_turn(backend_, 2).response.contains("result"));
+  const json stats = fake_.stats();
+  const json& sent = stats["last_request"];
+  EXPECT_EQ(sent["stream"], true);
+  EXPECT_EQ(sent["think"], false);
+  EXPECT_EQ(sent["options"], params["options"]);
+  ASSERT_EQ(sent["messages"].size(), 2u);
+  EXPECT_EQ(sent["messages"][0], (json{{"role", "system"}, {"content", "answer in French"}}));
+  EXPECT_EQ(sent["messages"][1], (json{{"role", "user"}, {"content", "hello"}}));
+  EXPECT_EQ(stats["last_headers"]["authorization"], "Bearer s3cret");
+  EXPECT_EQ(stats["last_headers"]["content-type"], "application/json");
+}
+
 TEST_F(ChatIntegrationTest, TinyWritesSplitInsideCharactersDecodeTheSame) {
   initialize(backend_, fake_.url());
   backend_.request(2, "chat/send", chat_params("c1", "split?tokens=150"));

@@ -78,6 +78,7 @@ ordered_json Stats::to_json() const {
   out["active"] = active;
   out["connections"] = connections;
   out["last_request"] = last_request;
+  out["last_headers"] = last_headers;
   out["last_text"] = last_text;
   return out;
 }
@@ -335,6 +336,9 @@ std::unique_ptr<Responder> FakeOllama::chat(const HttpRequest& request) {
 
   const json body = json::parse(request.body, nullptr, false);
   stats_.last_request = body.is_discarded() ? json(request.body) : body;
+  stats_.last_headers = json::object();
+  for (const auto& [name, value] : request.headers)
+    stats_.last_headers[name] = value;
 
   std::string model;
   std::string scenario = "-";

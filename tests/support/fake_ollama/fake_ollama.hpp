@@ -36,6 +36,7 @@ struct Stats {
   std::uint64_t active = 0;       // chat responses in progress (a gauge: reset keeps it)
   std::uint64_t connections = 0;  // TCP connections accepted
   nlohmann::json last_request;    // body of the last /api/chat: JSON, or the raw text
+  nlohmann::json last_headers;    // its headers, names lower-cased
   std::string last_text;          // content the last chat response sent (so far)
 
   nlohmann::ordered_json to_json() const;
