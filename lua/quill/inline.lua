@@ -392,7 +392,7 @@ end
 
 -- :[range]QuillInsert {instruction}. opts.range: { first, last } (1-based
 -- lines) to replace; without it the answer goes in after the character under
--- the cursor (at the start of an empty line).
+-- the cursor, or at the start of the line when the cursor is in column 0.
 function M.insert(instruction, opts)
   opts = opts or {}
   if not instruction or vim.trim(instruction) == '' then
@@ -420,11 +420,11 @@ function M.insert(instruction, opts)
     local cursor = api.nvim_win_get_cursor(0)
     local row, col = cursor[1] - 1, cursor[2]
     local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
-    if line ~= '' then
+    -- Like `a`: after the character under the cursor, so the end of a line works; but a
+    -- cursor at the start of a line means "before this line's text", not after its first letter.
+    if col > 0 then
       local char = line:sub(col + 1):match('^[%z\1-\127\194-\244][\128-\191]*') or ''
       col = math.min(col + #char, #line)
-    else
-      col = 0
     end
     prompt = M.build_prompt(buf, instruction, row, col, nil)
     s.writer = writer.new(buf, row, col, { undo = true })
