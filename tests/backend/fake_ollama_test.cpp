@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -949,6 +950,300 @@ TEST(FakeOllama, RejectsAnUnknownDefaultScenario) {
   FakeProcess fake({"--scenario", "nonsense"});
   EXPECT_EQ(fake.port(), 0);
   EXPECT_EQ(fake.wait_exit(3s), 1);
+}
+
+// ---- tools scenario ----------------------------------------------------------------------------
+
+const json kReadFileTool = {{"type", "function"},
+                            {"function",
+                             {{"name", "read_file"},
+                              {"description", "Read a file"},
+                              {"parameters",
+                               {{"type", "object"},
+                                {"properties", {{"path", {{"type", "string"}}}}},
+                                {"required", json::array({"path"})}}}}}};
+
+// Every byte but [A-Za-z0-9] as %XX, for JSON in a model string.
+std::string url_encode(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    }
+  }
+  return out;
+}
+
+json user_message(const std::string& text = "what is in README.md?") {
+  return {{"role", "user"}, {"content", text}};
+}
+
+// One played tool round: the assistant's calls and the tool's answer.
+std::vector<json> tool_round(const std::string& id) {
+  return {
+      {{"role", "assistant"},
+       {"content", "Let me check."},
+       {"tool_calls",
+        json::array(
+            {{{"id", id},
+              {"function",
+               {{"index", 0}, {"name", "read_file"}, {"arguments", {{"path", "README.md"}}}}}}})}},
+      {{"role", "tool"}, {"tool_name", "read_file"}, {"tool_call_id", id}, {"content", "# quill"}}};
+}
+
+std::string tools_body(const std::string& model, const std::vector<json>& messages,
+                       std::optional<json> tools = json::array({kReadFileTool})) {
+  json body = {{"model", model}, {"messages", messages}, {"stream", true}};
+  if (tools) body["tools"] = *tools;
+  return body.dump();
+}
+
+std::vector<json> tools_chat(const FakeProcess& fake, const std::string& model,
+                             const std::vector<json>& messages,
+                             std::optional<json> tools = json::array({kReadFileTool})) {
+  const Response r =
+      fetch(fake, Request("POST", "/api/chat", tools_body(model, messages, std::move(tools))));
+  EXPECT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.back(), '\n');
+  std::vector<json> out;
+  for (const std::string& line : r.lines())
+    out.push_back(json::parse(line));
+  return out;
+}
+
+// The concatenated content of `lines`, checking that only the last is done.
+std::string content_of(const std::vector<json>& lines) {
+  std::string text;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["done"], i + 1 == lines.size()) << i;
+    text += lines[i]["message"]["content"].get<std::string>();
+  }
+  return text;
+}
+
+// Checks a tool-call answer with separate call lines; returns the calls in order.
+std::vector<json> check_tool_call_lines(const std::vector<json>& lines, std::size_t calls) {
+  EXPECT_EQ(lines.size(), 3 + calls);
+  if (lines.size() != 3 + calls) return {};
+  EXPECT_EQ(lines[0]["message"]["content"], "Let me ");
+  EXPECT_EQ(lines[1]["message"]["content"], "check.");
+  std::vector<json> out;
+  for (std::size_t i = 2; i < 2 + calls; ++i) {
+    const json& message = lines[i]["message"];
+    EXPECT_EQ(lines[i]["done"], false);
+    EXPECT_EQ(message["role"], "assistant");
+    EXPECT_EQ(message["content"], "");
+    EXPECT_EQ(message["tool_calls"].size(), 1u) << message;
+    out.push_back(message["tool_calls"][0]);
+  }
+  EXPECT_FALSE(lines.back()["message"].contains("tool_calls"));
+  check_done_line(lines.back().dump(), 2 + static_cast<int>(calls));
+  return out;
+}
+
+TEST(FakeOllama, ToolsFirstRoundSendsTheCallsWithObjectArguments) {
+  FakeProcess fake;
+  const std::vector<json> lines = tools_chat(fake, "tools", {user_message()});
+  const std::vector<json> calls = check_tool_call_lines(lines, 1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0], json::parse(R"({"id":"call_1","function":{"index":0,"name":"read_file",)"
+                                  R"("arguments":{"path":"README.md"}}})"));
+  EXPECT_TRUE(calls[0]["function"]["arguments"].is_object());
+  const json s = stats(fake);
+  EXPECT_EQ(s["last_text"], "Let me check.");
+  EXPECT_EQ(s["completed"], 1);
+
+  // Own calls: one line each, index = position, given ids kept, key order kept, Go escaping.
+  const std::string spec =
+      R"([{"name":"list_files","arguments":{"pattern":"src/<*>.cpp"}},)"
+      R"({"name":"read_file","id":"mine","arguments":{"path":"CMakeLists.txt","start_line":1,"end_line":40}}])";
+  const Response r =
+      fetch(fake, Request("POST", "/api/chat",
+                          tools_body("tools?calls=" + url_encode(spec), {user_message()})));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find(R"("arguments":{"pattern":"src/\u003c*\u003e.cpp"})"), std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find(R"("arguments":{"path":"CMakeLists.txt","start_line":1,"end_line":40})"),
+            std::string::npos)
+      << r.body;
+  std::vector<json> parsed;
+  for (const std::string& line : r.lines())
+    parsed.push_back(json::parse(line));
+  const std::vector<json> two = check_tool_call_lines(parsed, 2);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0]["id"], "call_1");
+  EXPECT_EQ(two[0]["function"]["index"], 0);
+  EXPECT_EQ(two[0]["function"]["name"], "list_files");
+  EXPECT_EQ(two[0]["function"]["arguments"], json({{"pattern", "src/<*>.cpp"}}));
+  EXPECT_EQ(two[1]["id"], "mine");
+  EXPECT_EQ(two[1]["function"]["index"], 1);
+  EXPECT_EQ(two[1]["function"]["arguments"]["start_line"], 1);
+}
+
+TEST(FakeOllama, ToolsAnswersWithTheFinalTextOnceTheResultsCameBack) {
+  FakeProcess fake;
+  std::vector<json> messages = {user_message()};
+  for (const json& m : tool_round("call_1"))
+    messages.push_back(m);
+  std::vector<json> lines = tools_chat(fake, "tools", messages);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(content_of(lines), "Done.");
+  check_done_line(lines.back().dump(), 1);
+  // The tool message reached the server as sent.
+  const json s = stats(fake);
+  EXPECT_EQ(s["last_request"]["messages"][2]["role"], "tool");
+  EXPECT_EQ(s["last_request"]["messages"][2]["tool_call_id"], "call_1");
+  EXPECT_EQ(s["last_request"]["messages"][2]["content"], "# quill");
+  EXPECT_EQ(s["last_text"], "Done.");
+
+  // `then` streams as a few tokens, cut after the spaces.
+  lines = tools_chat(fake, "tools?then=" + url_encode("It says: quill."), messages);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0]["message"]["content"], "It ");
+  EXPECT_EQ(lines[1]["message"]["content"], "says: ");
+  EXPECT_EQ(lines[2]["message"]["content"], "quill.");
+  check_done_line(lines.back().dump(), 3);
+}
+
+TEST(FakeOllama, ToolsRoundsCountsAssistantMessagesWithToolCalls) {
+  FakeProcess fake;
+  std::vector<json> messages = {user_message()};
+  // Round 1: calls, ids numbered from 1.
+  std::vector<json> calls = check_tool_call_lines(tools_chat(fake, "tools?rounds=2", messages), 1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["id"], "call_1");
+  // An assistant message with an empty tool_calls list is no round.
+  messages.push_back({{"role", "assistant"}, {"content", "hmm"}, {"tool_calls", json::array()}});
+  messages.push_back(user_message("go on"));
+  for (const json& m : tool_round("call_1"))
+    messages.push_back(m);
+  // Round 2: calls again, with new ids.
+  calls = check_tool_call_lines(tools_chat(fake, "tools?rounds=2", messages), 1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["id"], "call_2");
+  for (const json& m : tool_round("call_2"))
+    messages.push_back(m);
+  // Two rounds played: the final text.
+  EXPECT_EQ(content_of(tools_chat(fake, "tools?rounds=2", messages)), "Done.");
+  // rounds=0 answers at once.
+  EXPECT_EQ(content_of(tools_chat(fake, "tools?rounds=0", {user_message()})), "Done.");
+}
+
+TEST(FakeOllama, ToolsForeverNeverStopsCalling) {
+  FakeProcess fake;
+  std::vector<json> messages = {user_message()};
+  for (int round = 1; round <= 5; ++round) {
+    const std::vector<json> calls =
+        check_tool_call_lines(tools_chat(fake, "tools?forever=1", messages), 1);
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0]["id"], "call_" + std::to_string(round));
+    for (const json& m : tool_round(calls[0]["id"]))
+      messages.push_back(m);
+  }
+}
+
+TEST(FakeOllama, ToolsOnDonePutsTheCallsOnTheDoneLine) {
+  FakeProcess fake;
+  const std::string spec =
+      R"([{"name":"list_files","arguments":{}},{"name":"read_file","arguments":{"path":"a"}}])";
+  const std::vector<json> lines =
+      tools_chat(fake, "tools?ondone=1&calls=" + url_encode(spec), {user_message()});
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(content_of(lines), "Let me check.");
+  EXPECT_FALSE(lines[0]["message"].contains("tool_calls"));
+  EXPECT_FALSE(lines[1]["message"].contains("tool_calls"));
+  check_done_line(lines[2].dump(), 4);
+  EXPECT_EQ(
+      lines[2]["message"]["tool_calls"],
+      json::parse(R"([{"id":"call_1","function":{"index":0,"name":"list_files","arguments":{}}},)"
+                  R"({"id":"call_2","function":{"index":1,"name":"read_file",)"
+                  R"("arguments":{"path":"a"}}}])"));
+}
+
+TEST(FakeOllama, ToolsSameIndexGivesEveryCallIndexZero) {
+  FakeProcess fake;
+  const std::string spec = R"([{"name":"a","arguments":{}},{"name":"b","arguments":{}},)"
+                           R"({"name":"c","arguments":{}}])";
+  const std::vector<json> calls = check_tool_call_lines(
+      tools_chat(fake, "tools?sameindex=1&calls=" + url_encode(spec), {user_message()}), 3);
+  ASSERT_EQ(calls.size(), 3u);
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i]["function"]["index"], 0);
+    EXPECT_EQ(calls[i]["id"], "call_" + std::to_string(i + 1));
+  }
+  EXPECT_EQ(calls[2]["function"]["name"], "c");
+}
+
+TEST(FakeOllama, ToolsNoIdLeavesTheIdOut) {
+  FakeProcess fake;
+  std::vector<json> calls =
+      check_tool_call_lines(tools_chat(fake, "tools?noid=1", {user_message()}), 1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_FALSE(calls[0].contains("id")) << calls[0];
+  EXPECT_EQ(calls[0]["function"]["name"], "read_file");
+  // An id given in `calls` stays.
+  const std::string spec = R"([{"name":"a","arguments":{}},{"name":"b","id":"x7","arguments":{}}])";
+  calls = check_tool_call_lines(
+      tools_chat(fake, "tools?noid=1&calls=" + url_encode(spec), {user_message()}), 2);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_FALSE(calls[0].contains("id"));
+  EXPECT_EQ(calls[1]["id"], "x7");
+}
+
+TEST(FakeOllama, ToolsWithoutToolsInTheRequestSaysSo) {
+  FakeProcess fake;
+  for (const char* model : {"tools", "tools?forever=1", "tools?ondone=1&rounds=3"}) {
+    for (const std::optional<json>& offered :
+         {std::optional<json>(), std::optional<json>(json::array())}) {
+      const std::vector<json> lines = tools_chat(fake, model, {user_message()}, offered);
+      ASSERT_GE(lines.size(), 2u) << model;
+      EXPECT_EQ(content_of(lines), "(no tools were offered)") << model;
+      for (const json& line : lines)
+        EXPECT_FALSE(line["message"].contains("tool_calls")) << model;
+      check_done_line(lines.back().dump(), static_cast<int>(lines.size()) - 1);
+    }
+  }
+  EXPECT_EQ(stats(fake)["last_text"], "(no tools were offered)");
+}
+
+TEST(FakeOllama, ToolsRejectsBadCalls) {
+  FakeProcess fake;
+  for (const std::string& spec :
+       {std::string("nope"), std::string(R"({"name":"a"})"), std::string("[1]"),
+        std::string(R"([{"arguments":{}}])"), std::string(R"([{"name":"a","arguments":"{}"}])"),
+        std::string(R"([{"name":"a","id":7}])"), std::string(R"([{"name":"a","argz":{}}])")}) {
+    const Response r = fetch(
+        fake, Request("POST", "/api/chat", tools_body("tools?calls=" + url_encode(spec), {})));
+    EXPECT_EQ(r.status, 400) << spec;
+    EXPECT_EQ(json::parse(r.body)["error"].get<std::string>().rfind(
+                  "fake-ollama: bad parameter calls=", 0),
+              0u)
+        << r.body;
+  }
+  EXPECT_EQ(fetch(fake, Request("POST", "/api/chat", tools_body("tools?forever=2", {}))).status,
+            400);
+}
+
+TEST(FakeOllama, ShowNoToolsModelsLackTheToolsCapability) {
+  FakeProcess fake;
+  for (const char* model : {"notools-x", "notools", "notools:latest"}) {
+    const Response r = fetch(fake, Request("POST", "/api/show", json{{"model", model}}.dump()));
+    ASSERT_EQ(r.status, 200) << model;
+    const json show = json::parse(r.body);
+    EXPECT_EQ(show["capabilities"], json::array({"completion"})) << model;
+    EXPECT_TRUE(show["details"].is_object());
+    EXPECT_EQ(show["model_info"]["llama.context_length"], 131072);
+  }
+  const Response r = fetch(fake, Request("POST", "/api/show", R"({"model":"tools?rounds=2"})"));
+  EXPECT_EQ(json::parse(r.body)["capabilities"], json({"completion", "tools"}));
+  EXPECT_EQ(get(fake, "/api/tags").body, read_text_file(fixture_path("api-tags.json")));
 }
 
 }  // namespace

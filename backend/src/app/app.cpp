@@ -82,6 +82,7 @@ void App::request_exit(int code, const std::string& why) {
   transport_->stop_reading();
   sigterm_.close();
   sigint_.close();
+  chat_->cancel_all();  // before failing editor requests: a failed tool call would start a round
   peer_->fail_all_calls({rpc::code::kInternalError, "the backend is exiting", nullptr});
   // Let queued output drain first (on_drain cuts the wait short), but never wait long on an
   // editor that stopped reading.

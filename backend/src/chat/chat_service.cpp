@@ -45,7 +45,7 @@ json shape_show(const std::string& model, const json& show) {
 
 ChatService::ChatService(uv_loop_t* loop, rpc::Peer& peer, TokenCoalescer& tokens,
                          SettingsSource settings)
-    : loop_(loop), tokens_(tokens), settings_(std::move(settings)), multi_(loop) {
+    : loop_(loop), peer_(peer), tokens_(tokens), settings_(std::move(settings)), multi_(loop) {
   reaper_ = uv::UvHandle<uv_timer_t>([loop](uv_timer_t* t) { return uv_timer_init(loop, t); });
   reaper_.get()->data = this;
 
@@ -108,9 +108,9 @@ void ChatService::send(const json& params, rpc::Responder responder) {
     return;
   }
   const ollama::ProviderSettings& settings = settings_();
-  auto turn = std::make_unique<ChatTurn>(multi_, tokens_, ollama::resolve_host(settings.host),
-                                         settings, std::move(*turn_params), responder,
-                                         [this](ChatTurn& t) { retire_turn(t.chat_id()); });
+  auto turn = std::make_unique<ChatTurn>(
+      multi_, peer_, tokens_, ollama::resolve_host(settings.host), settings,
+      std::move(*turn_params), responder, [this](ChatTurn& t) { retire_turn(t.chat_id()); });
   ChatTurn* raw = turn.get();
   turns_.emplace(chat_id, std::move(turn));
   responder.cancel_token().on_cancel([this, chat_id] {

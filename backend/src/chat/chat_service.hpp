@@ -50,6 +50,7 @@ class ChatService {
   void schedule_reap();
 
   uv_loop_t* loop_;
+  rpc::Peer& peer_;
   TokenCoalescer& tokens_;
   SettingsSource settings_;
   http::CurlMulti multi_;

@@ -1,5 +1,6 @@
 #include "chat/chat_turn.hpp"
 
+#include "tools/catalogue.hpp"
 #include "util/log.hpp"
 
 namespace quill::chat {
@@ -9,8 +10,41 @@ using rpc::json;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
+constexpr int kMaxRoundsLimit = 64;
+constexpr const char* kCancelledResult = "cancelled by the user";
+
 std::int64_t ns_to_ms(std::uint64_t ns) {
   return static_cast<std::int64_t>(ns / 1000000);
+}
+
+void add(ollama::ChatStats& total, const ollama::ChatStats& round) {
+  total.total_duration += round.total_duration;
+  total.load_duration += round.load_duration;
+  total.prompt_eval_count += round.prompt_eval_count;
+  total.prompt_eval_duration += round.prompt_eval_duration;
+  total.eval_count += round.eval_count;
+  total.eval_duration += round.eval_duration;
+}
+
+json tool_message(const std::string& name, const std::optional<std::string>& id,
+                  const std::string& content) {
+  json m = {{"role", "tool"}, {"content", content}, {"toolName", name}};
+  if (id) m["toolCallId"] = *id;
+  return m;
+}
+
+// An optional key: absent or null leaves `out` null; present, it must pass `check`.
+template <typename Check>
+bool optional_field(const json& params, const char* key, const json** out, std::string* error,
+                    const char* what, Check check) {
+  const auto it = params.find(key);
+  if (it == params.end() || it->is_null()) return true;
+  if (!check(*it)) {
+    *error = std::string(key) + " must be " + what;
+    return false;
+  }
+  *out = &*it;
+  return true;
 }
 
 }  // namespace
@@ -34,39 +68,51 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
   }
   out.request.model = model->get<std::string>();
   const auto messages = params.find("messages");
-  if (messages == params.end() || !ollama::validate_messages(*messages, error)) {
-    if (messages == params.end()) *error = "messages must be a non-empty array";
+  if (messages == params.end()) {
+    *error = "messages must be a non-empty array";
     return std::nullopt;
   }
+  if (!ollama::validate_messages(*messages, error)) return std::nullopt;
   out.request.messages = *messages;
-  if (const auto it = params.find("system"); it != params.end() && !it->is_null()) {
-    if (!it->is_string()) {
-      *error = "system must be a string";
-      return std::nullopt;
-    }
-    out.request.system = it->get<std::string>();
-  }
-  if (const auto it = params.find("options"); it != params.end() && !it->is_null()) {
-    if (!it->is_object()) {
-      *error = "options must be an object";
-      return std::nullopt;
-    }
-    out.request.options = *it;
-  }
-  if (const auto it = params.find("think"); it != params.end() && !it->is_null()) {
-    if (!it->is_boolean()) {
-      *error = "think must be a boolean";
-      return std::nullopt;
-    }
-    out.request.think = it->get<bool>();
-  }
+  const json* system = nullptr;
+  const json* options = nullptr;
+  const json* think = nullptr;
+  const json* tools = nullptr;
+  const json* rounds = nullptr;
+  const bool ok =
+      optional_field(params, "system", &system, error, "a string",
+                     [](const json& j) { return j.is_string(); }) &&
+      optional_field(params, "options", &options, error, "an object",
+                     [](const json& j) { return j.is_object(); }) &&
+      optional_field(params, "think", &think, error, "a boolean",
+                     [](const json& j) { return j.is_boolean(); }) &&
+      optional_field(params, "tools", &tools, error, "a boolean",
+                     [](const json& j) { return j.is_boolean(); }) &&
+      optional_field(
+          params, "maxRounds", &rounds, error, "an integer from 1 to 64", [](const json& j) {
+            return j.is_number_integer() && j.get<int>() >= 1 && j.get<int>() <= kMaxRoundsLimit;
+          });
+  if (!ok) return std::nullopt;
+  if (system) out.request.system = system->get<std::string>();
+  if (options) out.request.options = *options;
+  if (think) out.request.think = think->get<bool>();
+  if (tools) out.tools = tools->get<bool>();
+  if (rounds) out.max_rounds = rounds->get<int>();
+  if (out.tools) out.request.tools = tools::schemas();
   return out;
 }
 
-ChatTurn::ChatTurn(http::CurlMulti& multi, TokenCoalescer& tokens, std::string base_url,
-                   const ollama::ProviderSettings& settings, TurnParams params,
-                   rpc::Responder responder, Finished finished)
+json ChatTurn::ToolCall::as_call() const {
+  json call = {{"name", name}, {"arguments", arguments}};
+  if (id) call["id"] = *id;
+  return call;
+}
+
+ChatTurn::ChatTurn(http::CurlMulti& multi, rpc::Peer& peer, TokenCoalescer& tokens,
+                   std::string base_url, const ollama::ProviderSettings& settings,
+                   TurnParams params, rpc::Responder responder, Finished finished)
     : multi_(multi),
+      peer_(peer),
       tokens_(tokens),
       base_url_(std::move(base_url)),
       settings_(settings),
@@ -74,19 +120,38 @@ ChatTurn::ChatTurn(http::CurlMulti& multi, TokenCoalescer& tokens, std::string b
       responder_(std::move(responder)),
       finished_(std::move(finished)) {}
 
-void ChatTurn::start() {
-  http::HttpRequest request;
-  request.method = "POST";
-  request.url = base_url_ + "/api/chat";
-  request.body = ollama::build_chat_body(params_.request);
-  request.headers = settings_.headers;
-  request.connect_timeout = settings_.timeouts.connect;
-  request.first_byte_timeout = settings_.timeouts.first_byte;
-  request.idle_timeout = settings_.timeouts.idle;
-  QLOG(Info) << "chat " << params_.chat_id << ": " << params_.request.model << ", "
-             << params_.request.messages.size() << " messages -> " << request.url;
+ChatTurn::~ChatTurn() {
+  if (editor_call_) peer_.cancel_call(*editor_call_);  // its callback sees answered_ and stops
+}
+
+void ChatTurn::start_round() {
+  splitter_ = ollama::LineSplitter();
+  error_body_.clear();
+  stream_failure_.reset();
+  content_.clear();
+  thinking_.clear();
+  raw_calls_.clear();
+  done_seen_ = false;
+  done_reason_.clear();
+  round_stats_ = {};
+
+  ollama::ChatRequest request = params_.request;
+  for (const auto& m : messages_)
+    request.messages.push_back(m);  // earlier rounds of this turn
+
+  http::HttpRequest http;
+  http.method = "POST";
+  http.url = base_url_ + "/api/chat";
+  http.body = ollama::build_chat_body(request);
+  http.headers = settings_.headers;
+  http.connect_timeout = settings_.timeouts.connect;
+  http.first_byte_timeout = settings_.timeouts.first_byte;
+  http.idle_timeout = settings_.timeouts.idle;
+  QLOG(Info) << "chat " << params_.chat_id << ": " << request.model << ", "
+             << request.messages.size() << " messages" << (params_.tools ? ", tools" : "") << " -> "
+             << http.url;
   transfer_ = std::make_unique<http::HttpTransfer>(
-      multi_, std::move(request),
+      multi_, std::move(http),
       [this](long status, std::string_view bytes) { return on_data(status, bytes); },
       [this](const http::HttpResult& result) { on_transfer_done(result); });
   if (!transfer_->start()) fail(ollama::unreachable(base_url_, "could not start the transfer"));
@@ -94,11 +159,24 @@ void ChatTurn::start() {
 
 void ChatTurn::cancel() {
   if (answered_) return;
-  QLOG(Info) << "chat " << params_.chat_id << ": cancelled after " << content_.size() << " bytes";
+  QLOG(Info) << "chat " << params_.chat_id << ": cancelled after " << partial_.size() << " bytes";
   answered_ = true;
   tokens_.flush(params_.chat_id);
+  if (editor_call_) {
+    peer_.cancel_call(*std::exchange(editor_call_, std::nullopt));  // tells the editor to stop
+  }
+  // Calls of this round that have no result are reported as cancelled.
+  if (in_tools_) {
+    for (std::size_t i = next_call_; i < calls_.size(); ++i) {
+      json note = {{"chatId", params_.chat_id},
+                   {"call", calls_[i].as_call()},
+                   {"status", "failed"},
+                   {"message", kCancelledResult}};
+      peer_.notify("chat/toolCall", note);
+    }
+  }
   responder_.reply({{"chatId", params_.chat_id},
-                    {"messages", partial_messages()},
+                    {"messages", messages_so_far()},
                     {"doneReason", "cancelled"},
                     {"stats", stats()}});
   if (transfer_) transfer_->abort();  // closes the connection: Ollama stops generating
@@ -121,8 +199,7 @@ bool ChatTurn::on_data(long status, std::string_view bytes) {
 void ChatTurn::on_line(std::string_view line) {
   if (line.empty()) return;
   if (auto problem = decoder_.decode(line, chunk_)) {
-    std::string shown(line.substr(0, 80));
-    stream_failure_ = ollama::bad_stream(*problem + ": " + shown);
+    stream_failure_ = ollama::bad_stream(*problem + ": " + std::string(line.substr(0, 80)));
     return;
   }
   if (chunk_.error) {
@@ -130,19 +207,20 @@ void ChatTurn::on_line(std::string_view line) {
     return;
   }
   if (!chunk_.content.empty()) {
-    if (!first_token_) {
+    if (!first_token_)
       first_token_ = duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_);
-    }
     content_ += chunk_.content;
+    partial_ += chunk_.content;
     tokens_.append(params_.chat_id, chunk_.content);
   }
   thinking_ += chunk_.thinking;  // collected, never shown as answer text
+  // Calls are appended in arrival order, never merged by index.
   for (auto& call : chunk_.tool_calls)
-    tool_calls_.push_back(std::move(call));
+    raw_calls_.push_back(std::move(call));
   if (chunk_.done) {
     done_seen_ = true;
     done_reason_ = chunk_.done_reason.empty() ? "stop" : chunk_.done_reason;
-    stats_ = chunk_.stats;
+    round_stats_ = chunk_.stats;
   }
 }
 
@@ -161,19 +239,78 @@ void ChatTurn::on_transfer_done(const http::HttpResult& result) {
             ? "stream interrupted: the answer ended before Ollama said it was done"
             : "stream interrupted in the middle of a line"));
   }
-  succeed();
+  round_finished();
 }
 
-void ChatTurn::succeed() {
+void ChatTurn::round_finished() {
+  add(totals_, round_stats_);
+  messages_.push_back(ollama::assistant_message(content_, thinking_, raw_calls_));
+  if (raw_calls_.empty() || !params_.tools) return succeed(done_reason_);
+
+  ++rounds_with_tools_;
+  calls_.clear();
+  for (const json& call : messages_.back()["toolCalls"]) {
+    ToolCall c{call.value("name", ""), call.value("arguments", json::object()), std::nullopt};
+    if (call.contains("id")) c.id = call["id"].get<std::string>();
+    calls_.push_back(std::move(c));
+  }
+  next_call_ = 0;
+  in_tools_ = true;
+  tokens_.flush(params_.chat_id);  // the text before the calls shows before their blocks
+  run_next_tool();
+}
+
+void ChatTurn::run_next_tool() {
+  if (answered_) return;
+  if (next_call_ == calls_.size()) {
+    in_tools_ = false;
+    if (rounds_with_tools_ >= params_.max_rounds) {
+      return succeed("tool_limit",
+                     "stopped after " + std::to_string(rounds_with_tools_) +
+                         " rounds of tool calls (the limit); ask again to let the model go on");
+    }
+    return start_round();
+  }
+  const ToolCall& call = calls_[next_call_];
+  peer_.notify("chat/toolCall",
+               {{"chatId", params_.chat_id}, {"call", call.as_call()}, {"status", "requested"}});
+  tools::Mapped mapped = tools::map_call(params_.chat_id, call.name, call.arguments);
+  if (!mapped.request) {
+    QLOG(Info) << "chat " << params_.chat_id << ": tool call refused: " << mapped.problem;
+    finish_tool("failed", mapped.problem);
+    return run_next_tool();
+  }
+  const std::string name = call.name;
+  editor_call_ = peer_.call(mapped.request->method, std::move(mapped.request->params),
+                            mapped.request->timeout, [this, name](rpc::Response response) {
+                              if (answered_) return;  // cancelled: the turn has answered already
+                              editor_call_.reset();
+                              const tools::Outcome outcome = tools::outcome_of(name, response);
+                              finish_tool(outcome.status, outcome.content);
+                              run_next_tool();
+                            });
+}
+
+void ChatTurn::finish_tool(const std::string& status, const std::string& content) {
+  const ToolCall& call = calls_[next_call_];
+  json note = {{"chatId", params_.chat_id}, {"call", call.as_call()}, {"status", status}};
+  if (status != "done") note["message"] = content;
+  peer_.notify("chat/toolCall", note);
+  messages_.push_back(tool_message(call.name, call.id, content));
+  ++next_call_;
+}
+
+void ChatTurn::succeed(const std::string& done_reason, const std::string& note) {
   answered_ = true;
-  QLOG(Info) << "chat " << params_.chat_id << ": done (" << done_reason_ << "), "
-             << stats_.eval_count << " tokens";
+  QLOG(Info) << "chat " << params_.chat_id << ": done (" << done_reason << "), "
+             << totals_.eval_count << " tokens";
   tokens_.flush(params_.chat_id);  // every token before the answer
-  responder_.reply(
-      {{"chatId", params_.chat_id},
-       {"messages", json::array({ollama::assistant_message(content_, thinking_, tool_calls_)})},
-       {"doneReason", done_reason_},
-       {"stats", stats()}});
+  json result = {{"chatId", params_.chat_id},
+                 {"messages", messages_},
+                 {"doneReason", done_reason},
+                 {"stats", stats()}};
+  if (!note.empty()) result["note"] = note;
+  responder_.reply(std::move(result));
   finish();
 }
 
@@ -183,33 +320,45 @@ void ChatTurn::fail(const ollama::ProviderFailure& failure) {
   QLOG(Warn) << "chat " << params_.chat_id << ": " << failure.kind << ": " << failure.message
              << (failure.detail.empty() ? "" : " (" + failure.detail + ")");
   tokens_.flush(params_.chat_id);
-  json data = {{"kind", failure.kind}, {"partial", content_}, {"messages", partial_messages()}};
+  json data = {{"kind", failure.kind}, {"partial", partial_}, {"messages", messages_so_far()}};
   if (!failure.detail.empty()) data["message"] = failure.detail;
   responder_.fail({rpc::code::kProviderError, failure.message, std::move(data)});
   finish();
 }
 
-json ChatTurn::partial_messages() const {
-  json messages = json::array();
-  if (!content_.empty() || !thinking_.empty() || !tool_calls_.empty()) {
-    messages.push_back(ollama::assistant_message(content_, thinking_, tool_calls_));
+json ChatTurn::messages_so_far() const {
+  json messages = messages_;
+  if (in_tools_) {
+    // The round's assistant message is in; its unanswered calls get a result each, so the
+    // history stays one Ollama accepts.
+    for (std::size_t i = next_call_; i < calls_.size(); ++i) {
+      messages.push_back(tool_message(calls_[i].name, calls_[i].id, kCancelledResult));
+    }
+  } else if (!content_.empty() || !thinking_.empty() || !raw_calls_.empty()) {
+    json partial = ollama::assistant_message(content_, thinking_, raw_calls_);
+    messages.push_back(partial);
+    for (const json& call : partial.value("toolCalls", json::array())) {
+      std::optional<std::string> id;
+      if (call.contains("id")) id = call["id"].get<std::string>();
+      messages.push_back(tool_message(call.value("name", ""), id, kCancelledResult));
+    }
   }
   return messages;
 }
 
 json ChatTurn::stats() const {
-  const double tokens_per_second = stats_.eval_duration == 0
+  const double tokens_per_second = totals_.eval_duration == 0
                                        ? 0.0
-                                       : static_cast<double>(stats_.eval_count) * 1e9 /
-                                             static_cast<double>(stats_.eval_duration);
+                                       : static_cast<double>(totals_.eval_count) * 1e9 /
+                                             static_cast<double>(totals_.eval_duration);
   json out = {
-      {"evalCount", stats_.eval_count},
-      {"promptEvalCount", stats_.prompt_eval_count},
+      {"evalCount", totals_.eval_count},
+      {"promptEvalCount", totals_.prompt_eval_count},
       {"totalDurationMs",
        duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_).count()},
-      {"loadDurationMs", ns_to_ms(stats_.load_duration)},
-      {"promptEvalDurationMs", ns_to_ms(stats_.prompt_eval_duration)},
-      {"evalDurationMs", ns_to_ms(stats_.eval_duration)},
+      {"loadDurationMs", ns_to_ms(totals_.load_duration)},
+      {"promptEvalDurationMs", ns_to_ms(totals_.prompt_eval_duration)},
+      {"evalDurationMs", ns_to_ms(totals_.eval_duration)},
       {"tokensPerSecond", tokens_per_second},
   };
   if (first_token_) out["firstTokenMs"] = first_token_->count();

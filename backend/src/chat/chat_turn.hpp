@@ -1,8 +1,11 @@
 #pragma once
-// One chat turn: POST /api/chat with stream:true, NDJSON lines -> chunks -> chat/token deltas,
-// then one answer to the editor's chat/send: the new assistant message, doneReason and stats;
-// or a ProviderError carrying the partial answer; or, after a cancel, doneReason "cancelled"
-// with the partial message. The connection is closed on cancel, which stops Ollama generating.
+// One chat turn: one or more rounds of POST /api/chat (stream:true). Each round's NDJSON lines
+// become chat/token deltas; when a round ends with tool calls (and tools were offered), each
+// call runs in order through an editor request, its result becomes a tool message, and the
+// next round starts — until a round ends without calls or the round limit is reached. The turn
+// answers chat/send once: its new messages, doneReason and stats; or a ProviderError carrying
+// the partial answer; or, after a cancel, doneReason "cancelled" with everything so far. The
+// connection is closed on cancel, which stops Ollama generating.
 
 #include <chrono>
 #include <functional>
@@ -26,6 +29,8 @@ namespace quill::chat {
 struct TurnParams {
   std::string chat_id;
   ollama::ChatRequest request;
+  bool tools = false;  // offer the tool catalogue
+  int max_rounds = 8;  // rounds that may end in tool calls
 };
 
 // Decodes chat/send params; the error names the offending field.
@@ -35,25 +40,40 @@ class ChatTurn {
  public:
   using Finished = std::function<void(ChatTurn& turn)>;
 
-  ChatTurn(http::CurlMulti& multi, TokenCoalescer& tokens, std::string base_url,
+  ChatTurn(http::CurlMulti& multi, rpc::Peer& peer, TokenCoalescer& tokens, std::string base_url,
            const ollama::ProviderSettings& settings, TurnParams params, rpc::Responder responder,
            Finished finished);
+  ~ChatTurn();
 
-  void start();
+  void start() { start_round(); }
   void cancel();
   const std::string& chat_id() const { return params_.chat_id; }
 
  private:
+  struct ToolCall {
+    std::string name;
+    rpc::json arguments;
+    std::optional<std::string> id;
+    rpc::json as_call() const;  // the protocol's Call
+  };
+
+  void start_round();
   bool on_data(long status, std::string_view bytes);
   void on_line(std::string_view line);
   void on_transfer_done(const http::HttpResult& result);
-  void succeed();
+  void round_finished();
+  void run_next_tool();
+  void finish_tool(const std::string& status, const std::string& content);
+  void succeed(const std::string& done_reason, const std::string& note = "");
   void fail(const ollama::ProviderFailure& failure);
-  rpc::json partial_messages() const;
+  // The turn's messages as they would stand if it stopped now (partial round and unanswered
+  // calls included).
+  rpc::json messages_so_far() const;
   rpc::json stats() const;
   void finish();
 
   http::CurlMulti& multi_;
+  rpc::Peer& peer_;
   TokenCoalescer& tokens_;
   std::string base_url_;
   const ollama::ProviderSettings& settings_;
@@ -62,18 +82,29 @@ class ChatTurn {
   Finished finished_;
   std::unique_ptr<http::HttpTransfer> transfer_;
 
+  // The round being streamed.
   ollama::LineSplitter splitter_;
   ollama::ChunkDecoder decoder_;
   ollama::ChatChunk chunk_;  // reused for every line
   std::string error_body_;   // body of an HTTP error status
   std::optional<ollama::ProviderFailure> stream_failure_;
-
   std::string content_;
   std::string thinking_;
-  std::vector<std::string> tool_calls_;
+  std::vector<std::string> raw_calls_;
   bool done_seen_ = false;
   std::string done_reason_;
-  ollama::ChatStats stats_;
+  ollama::ChatStats round_stats_;
+
+  // The turn so far.
+  rpc::json messages_ = rpc::json::array();  // finished messages of this turn
+  std::string partial_;                      // every token sent, across rounds
+  ollama::ChatStats totals_;
+  int rounds_with_tools_ = 0;
+  std::vector<ToolCall> calls_;  // the calls of the round being carried out
+  std::size_t next_call_ = 0;
+  bool in_tools_ = false;
+  std::optional<rpc::Peer::CallId> editor_call_;
+
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::optional<std::chrono::milliseconds> first_token_;
   bool answered_ = false;

@@ -18,7 +18,8 @@ inline constexpr int kMethodNotFound = -32601;
 inline constexpr int kInvalidParams = -32602;
 inline constexpr int kInternalError = -32603;
 inline constexpr int kServerNotInitialized = -32002;
-inline constexpr int kRequestTimeout = -32001;  // our own call to the editor got no answer
+inline constexpr int kToolFailed = -32001;      // the editor could not carry out a tool call
+inline constexpr int kRequestTimeout = -32004;  // local: our call to the editor got no answer
 inline constexpr int kProviderError = -32000;   // chat/models failures; data.kind says which
 inline constexpr int kRequestCancelled = -32800;
 }  // namespace code

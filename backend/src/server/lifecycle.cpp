@@ -1,5 +1,6 @@
 #include "server/lifecycle.hpp"
 
+#include "tools/catalogue.hpp"
 #include "util/log.hpp"
 
 namespace quill::server {
@@ -124,7 +125,10 @@ Lifecycle::Lifecycle(rpc::Peer& peer, std::function<void(int code)> exit,
     QLOG(Info) << "initialized by " << client << ", workspace " << settings_->workspace_root;
     responder.reply({{"serverInfo", {{"name", "quill-backend"}, {"version", QUILL_VERSION}}},
                      {"protocolVersion", 1},
-                     {"capabilities", {{"methods", peer_.handled_methods()}, {"cancel", true}}}});
+                     {"capabilities",
+                      {{"methods", peer_.handled_methods()},
+                       {"cancel", true},
+                       {"tools", tools::name_list()}}}});
   });
 
   peer_.on_request("shutdown", [this](const json&, rpc::Responder responder) {

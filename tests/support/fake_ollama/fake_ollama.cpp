@@ -51,6 +51,11 @@ bool starts_with_missing(std::string_view model) {
   return model.substr(0, 7) == "missing";
 }
 
+// `notools*` models cannot call tools: /api/show leaves "tools" out of their capabilities.
+bool starts_with_notools(std::string_view model) {
+  return model.substr(0, 7) == "notools";
+}
+
 std::string not_found(std::string_view model) {
   return error_body("model '" + std::string(model) + "' not found");
 }
@@ -212,7 +217,7 @@ std::optional<std::string> FakeOllama::start() {
   const std::optional<Spec> spec = parse_spec(options_.scenario);
   if (!spec || !is_scenario(spec->name)) return "unknown scenario '" + options_.scenario + "'";
   std::string problem;
-  build_script(*spec, Context{"fake", options_.fixtures_dir}, &problem);
+  build_script(*spec, Context{"fake", options_.fixtures_dir, nullptr}, &problem);
   if (!problem.empty()) return "--scenario " + options_.scenario + ": " + problem;
   default_spec_ = *spec;
 
@@ -318,6 +323,7 @@ std::unique_ptr<Responder> FakeOllama::show(const HttpRequest& request) {
       break;
     }
   }
+  if (starts_with_notools(model)) capabilities = json::array({"completion"});
   const std::string family = details.value("family", "llama");
   ordered_json out;
   out["capabilities"] = capabilities;
@@ -360,7 +366,7 @@ std::unique_ptr<Responder> FakeOllama::chat(const HttpRequest& request) {
       std::string problem;
       if (spec) {
         scenario = spec->name;
-        script = build_script(*spec, Context{model, options_.fixtures_dir}, &problem);
+        script = build_script(*spec, Context{model, options_.fixtures_dir, &body}, &problem);
       } else {
         problem = "malformed scenario parameters in '" + model + "'";
       }

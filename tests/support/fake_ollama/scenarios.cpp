@@ -16,6 +16,9 @@
 namespace fake_ollama {
 namespace {
 
+using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
+
 // ---- parameters -------------------------------------------------------------------------------
 
 struct BadParam {
@@ -124,7 +127,22 @@ class Builder {
     for (int i = 1; i <= count; ++i)
       token(text_token(i));
   }
-  void done(int eval_count) { line(done_line(model_, line_no_++, eval_count), ""); }
+  // Content tokens cut after each space ("a b" -> "a ", "b"), then the done line.
+  void say(std::string_view words) {
+    int count = 0;
+    while (!words.empty()) {
+      const std::size_t space = words.find(' ');
+      const std::size_t len = space == std::string_view::npos ? words.size() : space + 1;
+      token(std::string(words.substr(0, len)));
+      words.remove_prefix(len);
+      ++count;
+    }
+    done(count);
+  }
+  void tool_calls(std::string_view calls) { line(tool_calls_line(model_, line_no_++, calls), ""); }
+  void done(int eval_count, std::string_view calls = {}) {
+    line(done_line(model_, line_no_++, eval_count, calls), "");
+  }
   void mark_stamped() { script_.back().stamp = true; }
   void line(std::string bytes, std::string content) {
     Step s;
@@ -351,6 +369,111 @@ Script fixture(const Args& args, const Context& context) {
   return script;
 }
 
+// ---- tools ------------------------------------------------------------------------------------
+
+constexpr std::string_view kDefaultCalls =
+    R"([{"name":"read_file","arguments":{"path":"README.md"}}])";
+
+// The `calls` parameter: an array of {"name": non-empty string, "arguments"?: object,
+// "id"?: string}, key order kept (Ollama keeps the model's argument order).
+ordered_json calls_arg(const Args& args) {
+  const std::string text = args.text("calls", std::string(kDefaultCalls));
+  const ordered_json calls = ordered_json::parse(text, nullptr, false);
+  auto valid_call = [](const ordered_json& call) {
+    if (!call.is_object()) return false;
+    const auto name = call.find("name");
+    if (name == call.end() || !name->is_string() || name->get_ref<const std::string&>().empty())
+      return false;
+    for (auto it = call.begin(); it != call.end(); ++it) {
+      if (it.key() == "arguments" ? !it->is_object()
+          : it.key() == "id"      ? !it->is_string()
+                                  : it.key() != "name")
+        return false;
+    }
+    return true;
+  };
+  bool ok = calls.is_array();
+  for (std::size_t i = 0; ok && i < calls.size(); ++i)
+    ok = valid_call(calls[i]);
+  if (!ok)
+    throw BadParam{"bad parameter calls=" + text +
+                   R"( (a JSON array of {"name":"…","arguments":{…},"id":"…"}, id optional))"};
+  return calls;
+}
+
+// The request offers tools: a non-empty `tools` array.
+bool tools_offered(const json* request) {
+  if (request == nullptr || !request->is_object()) return false;
+  const auto tools = request->find("tools");
+  return tools != request->end() && tools->is_array() && !tools->empty();
+}
+
+// Tool rounds already played: assistant messages of the request with a non-empty `tool_calls`.
+long tool_rounds_done(const json* request) {
+  if (request == nullptr || !request->is_object()) return 0;
+  const auto messages = request->find("messages");
+  if (messages == request->end() || !messages->is_array()) return 0;
+  long rounds = 0;
+  for (const json& message : *messages) {
+    if (!message.is_object()) continue;
+    const auto role = message.find("role");
+    const auto calls = message.find("tool_calls");
+    if (role != message.end() && *role == "assistant" && calls != message.end() &&
+        calls->is_array() && !calls->empty())
+      ++rounds;
+  }
+  return rounds;
+}
+
+Script tools(const Args& args, const Context& context) {
+  const ordered_json calls = calls_arg(args);
+  const std::string then = args.text("then", "Done.");
+  const long rounds = args.integer("rounds", 1, 0, kMaxTokens);
+  const bool forever = args.integer("forever", 0, 0, 1) == 1;
+  const bool on_done = args.integer("ondone", 0, 0, 1) == 1;
+  const bool same_index = args.integer("sameindex", 0, 0, 1) == 1;
+  const bool no_id = args.integer("noid", 0, 0, 1) == 1;
+  Builder b(context, args.number("rate", 0, 0, kMaxRate));
+  b.headers();
+  const long done_rounds = tool_rounds_done(context.request);
+  if (!tools_offered(context.request)) {
+    b.say("(no tools were offered)");
+  } else if (!forever && done_rounds >= rounds) {
+    b.say(then);
+  } else {
+    b.token("Let me ");
+    b.token("check.");
+    ordered_json wire = ordered_json::array();
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      const ordered_json& call = calls[i];
+      ordered_json out = ordered_json::object();
+      if (call.contains("id")) {
+        out["id"] = call["id"];
+      } else if (!no_id) {  // numbered across rounds, so every id of a conversation differs
+        out["id"] =
+            "call_" + std::to_string(static_cast<std::size_t>(done_rounds) * calls.size() + i + 1);
+      }
+      ordered_json function = ordered_json::object();
+      function["index"] = same_index ? 0 : i;
+      function["name"] = call["name"];
+      function["arguments"] =
+          call.contains("arguments") ? call["arguments"] : ordered_json::object();
+      out["function"] = std::move(function);
+      wire.push_back(std::move(out));
+    }
+    const int eval_count = 2 + static_cast<int>(wire.size());
+    if (on_done) {
+      b.done(eval_count, go_json(wire));
+    } else {
+      for (const ordered_json& call : wire)
+        b.tool_calls(go_json(ordered_json::array({call})));
+      b.done(eval_count);
+    }
+  }
+  b.finish(Step::Kind::End);
+  return b.take();
+}
+
 struct ScenarioDef {
   std::string_view name;
   std::initializer_list<std::string_view> keys;
@@ -369,6 +492,9 @@ const ScenarioDef kScenarios[] = {
     {"slow", {"delay_ms", "tokens", "rate"}, &slow},
     {"status", {"code", "message"}, &status},
     {"fixture", {"name", "rate", "split"}, &fixture},
+    {"tools",
+     {"calls", "then", "rounds", "forever", "ondone", "sameindex", "noid", "rate"},
+     &tools},
 };
 
 const ScenarioDef* find_scenario(std::string_view name) {
@@ -522,18 +648,50 @@ std::string content_line(std::string_view model, int line, std::string_view cont
          "},\"done\":false}\n";
 }
 
-std::string done_line(std::string_view model, int line, int eval_count) {
+std::string tool_calls_line(std::string_view model, int line, std::string_view tool_calls) {
+  return "{\"model\":" + go_json_string(model) + ",\"created_at\":\"" + created_at(line) +
+         "\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":" +
+         std::string(tool_calls) + "},\"done\":false}\n";
+}
+
+std::string done_line(std::string_view model, int line, int eval_count,
+                      std::string_view tool_calls) {
   constexpr std::int64_t kLoad = 912733458;
   constexpr std::int64_t kPromptEval = 118002000;
   const std::int64_t eval = static_cast<std::int64_t>(eval_count) * 16405123 + 1;
   const std::int64_t total = kLoad + kPromptEval + eval + 2345678;
   return "{\"model\":" + go_json_string(model) + ",\"created_at\":\"" + created_at(line) +
-         "\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,"
-         "\"done_reason\":\"stop\",\"total_duration\":" +
-         std::to_string(total) + ",\"load_duration\":" + std::to_string(kLoad) +
+         "\",\"message\":{\"role\":\"assistant\",\"content\":\"\"" +
+         (tool_calls.empty() ? std::string() : ",\"tool_calls\":" + std::string(tool_calls)) +
+         "},\"done\":true,\"done_reason\":\"stop\",\"total_duration\":" + std::to_string(total) +
+         ",\"load_duration\":" + std::to_string(kLoad) +
          ",\"prompt_eval_count\":26,\"prompt_eval_duration\":" + std::to_string(kPromptEval) +
          ",\"eval_count\":" + std::to_string(eval_count) +
          ",\"eval_duration\":" + std::to_string(eval) + "}\n";
+}
+
+std::string go_json(const ordered_json& value) {
+  std::string out;
+  if (value.is_object()) {
+    out += '{';
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      if (it != value.begin()) out += ',';
+      out += go_json_string(it.key()) + ":" + go_json(it.value());
+    }
+    out += '}';
+  } else if (value.is_array()) {
+    out += '[';
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (i != 0) out += ',';
+      out += go_json(value[i]);
+    }
+    out += ']';
+  } else if (value.is_string()) {
+    out = go_json_string(value.get_ref<const std::string&>());
+  } else {
+    out = value.dump();  // null, booleans, numbers
+  }
+  return out;
 }
 
 std::string text_token(int i) {
