@@ -59,6 +59,7 @@ local function highlights()
     QuillCancelled = 'WarningMsg',
     QuillError = 'ErrorMsg',
     QuillHeader = 'Title',
+    QuillTool = 'Special',
   }) do
     vim.cmd(('highlight default link %s %s'):format(name, target))
   end

@@ -22,6 +22,7 @@ M.errors = {
   ServerNotInitialized = -32002,
   RequestCancelled = -32800,
   ProviderError = -32000,
+  ToolFailed = -32001,
   -- Client-side codes (positive) are made here and never sent on the wire.
   BackendUnavailable = 1, -- the binary could not be started
   BackendExited = 2, -- the process exited (or was stopped) before answering
@@ -39,6 +40,8 @@ local proc = nil -- the current process record (see spawn)
 local next_id = 0
 local pending = {} -- id -> { method, cb, proc, data, sent, timer }
 local request_handlers = {}
+local incoming = {} -- backend->editor requests not yet answered: id -> { proc, cancel_fns, cancel }
+local cancel_incoming -- (p, reason), defined with handle_request
 local notification_handlers = {}
 local spawns = 0
 local autocmd_created = false
@@ -117,6 +120,15 @@ function M.log_file()
 end
 
 -- The params of `initialize`, built from the current config.
+-- The workspace root: the one the running backend was given, else what the
+-- next `initialize` would send (config.workspace_root or the cwd).
+function M.workspace_root()
+  if proc and proc.workspace_root then
+    return proc.workspace_root
+  end
+  return abs_path(config.get().workspace_root or uv.cwd())
+end
+
 function M._initialize_params()
   local cfg = config.get()
   local root = abs_path(cfg.workspace_root or uv.cwd())
@@ -213,6 +225,7 @@ local function finish(p)
   if proc == p then
     proc = nil
   end
+  cancel_incoming(p, 'exited') -- close pending confirmations; the answers go nowhere
   local waiters = p.ready_waiters
   p.ready_waiters = {}
   if p.stopping then
@@ -277,13 +290,18 @@ end
 
 local function handle_request(msg, p)
   local responded = false
+  local id = msg.id
+  local entry = { proc = p, cancel_fns = {} }
   -- The backend waits for exactly one answer per request.
   local function respond(err, result)
     if responded then
       return false
     end
     responded = true
-    local reply = { jsonrpc = '2.0', id = msg.id }
+    if incoming[id] == entry then
+      incoming[id] = nil
+    end
+    local reply = { jsonrpc = '2.0', id = id }
     if err ~= nil then
       reply.error = normalize_error(err)
     elseif result == nil then
@@ -293,6 +311,29 @@ local function handle_request(msg, p)
     end
     return M._write(rpc.encode(reply), p)
   end
+  -- A `$/cancelRequest` from the backend (or its exit) runs the handler's
+  -- cancel hooks, then answers RequestCancelled unless the handler did.
+  function entry.cancel(reason)
+    if responded or entry.cancelled then
+      return
+    end
+    entry.cancelled = true
+    for _, fn in ipairs(entry.cancel_fns) do
+      run_callback('cancel hook of ' .. msg.method, fn, reason)
+    end
+    respond({ code = M.errors.RequestCancelled, message = 'request cancelled' })
+  end
+  local ctx = {
+    id = id,
+    method = msg.method,
+    -- fn(reason) runs once if the backend cancels this request before it is answered.
+    on_cancel = function(fn)
+      table.insert(entry.cancel_fns, fn)
+    end,
+    cancelled = function()
+      return entry.cancelled == true
+    end,
+  }
   local handler = request_handlers[msg.method]
   if not handler then
     respond({ code = M.errors.MethodNotFound, message = 'method not found: ' .. msg.method })
@@ -302,9 +343,23 @@ local function handle_request(msg, p)
   if params == vim.NIL then
     params = nil
   end
-  local ok, err = pcall(handler, params, respond)
+  incoming[id] = entry
+  local ok, err = pcall(handler, params, respond, ctx)
   if not ok then
     respond({ code = M.errors.InternalError, message = 'handler for ' .. msg.method .. ' failed: ' .. tostring(err) })
+  end
+end
+
+-- Cancel the unanswered backend->editor requests of process `p` (all when nil).
+function cancel_incoming(p, reason)
+  local list = {}
+  for _, entry in pairs(incoming) do
+    if p == nil or entry.proc == p then
+      table.insert(list, entry)
+    end
+  end
+  for _, entry in ipairs(list) do
+    entry.cancel(reason)
   end
 end
 
@@ -318,7 +373,16 @@ local default_notifications = {
   end,
 }
 
-local function handle_notification(msg)
+local function handle_notification(msg, p)
+  if msg.method == '$/cancelRequest' then
+    -- The backend withdraws one of its editor/* requests.
+    local id = type(msg.params) == 'table' and msg.params.id or nil
+    local entry = id ~= nil and incoming[id]
+    if entry and (p == nil or entry.proc == p) then
+      entry.cancel('cancelled')
+    end
+    return
+  end
   local handler = notification_handlers[msg.method] or default_notifications[msg.method]
   if handler then
     local params = msg.params
@@ -341,7 +405,7 @@ function M._handle_message(msg, p)
     if has_id then
       handle_request(msg, p)
     else
-      handle_notification(msg)
+      handle_notification(msg, p)
     end
   elseif has_id then
     handle_response(msg)
@@ -589,7 +653,9 @@ local function spawn()
     end,
   }
   pending[id].timer = start_timer(id, cfg.request_timeout_ms)
-  M._write(rpc.encode({ jsonrpc = '2.0', id = id, method = 'initialize', params = M._initialize_params() }), p)
+  local init_params = M._initialize_params()
+  p.workspace_root = init_params.workspaceRoot
+  M._write(rpc.encode({ jsonrpc = '2.0', id = id, method = 'initialize', params = init_params }), p)
   return p
 end
 
@@ -701,8 +767,11 @@ function M.cancel(id)
   return true
 end
 
--- fn(params, respond) handles a backend->editor request; call respond(err, result)
--- exactly once (now or later). An error thrown by fn becomes an InternalError reply.
+-- fn(params, respond, ctx) handles a backend->editor request; call
+-- respond(err, result) exactly once (now or later). An error thrown by fn
+-- becomes an InternalError reply. ctx.on_cancel(hook) registers hook(reason),
+-- run when the backend cancels the request (`$/cancelRequest`) or exits; the
+-- request is then answered RequestCancelled and later responds are dropped.
 function M.on_request(method, fn)
   request_handlers[method] = fn
 end

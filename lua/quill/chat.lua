@@ -256,7 +256,108 @@ local function sink(s, text)
   if s.detached or not s.writer:write(text) then
     return
   end
+  s.after_block = false
   follow_soon(s)
+end
+
+-- Tool call blocks ------------------------------------------------------------
+
+-- `> read_file src/main.cpp`: the call in one line.
+local function call_label(call)
+  local name = tostring(call.name)
+  local args = type(call.arguments) == 'table' and call.arguments or {}
+  local what
+  if name == 'read_file' then
+    what = args.path
+    if args.start_line or args.end_line then
+      what = tostring(what) .. (' lines %s-%s'):format(tostring(args.start_line or 1), tostring(args.end_line or '$'))
+    end
+  elseif name == 'list_files' then
+    what = args.pattern or '(all files)'
+  elseif name == 'edit_file' or name == 'create_file' then
+    what = args.path
+  elseif next(args) then
+    local ok, json = pcall(vim.json.encode, args)
+    what = ok and json or nil
+  end
+  local label = '> ' .. name
+  if what ~= nil then
+    label = label .. ' ' .. tostring(what)
+  end
+  label = label:gsub('%s*\n%s*', ' ')
+  if #label > 120 then
+    label = label:sub(1, 117) .. '...'
+  end
+  return label
+end
+
+-- Write `text` as a paragraph of its own at the end of the answer, highlighted
+-- with `group`; the writer (and so the streamed text) continues below it.
+-- Returns the extmark on the line.
+local function write_block(s, text, group)
+  local w = s.writer
+  if s.detached or not w:valid() then
+    return nil
+  end
+  local row, col = w:position()
+  local start_row = w:range()
+  if col > 0 then
+    w:write('\n\n')
+  elseif row > start_row and (api.nvim_buf_get_lines(w.buf, row - 1, row, false)[1] or '') ~= '' then
+    w:write('\n')
+  end
+  row = w:position()
+  w:write(text .. '\n\n')
+  local mark = api.nvim_buf_set_extmark(w.buf, ns, row, 0, { end_row = row, end_col = #text, hl_group = group })
+  s.after_block = true
+  follow_soon(s)
+  return mark
+end
+
+-- Rewrite the block line of extmark `mark` to `text`.
+local function update_block(s, mark, text, group)
+  local buf = s.writer.buf
+  if s.detached or not api.nvim_buf_is_valid(buf) then
+    return
+  end
+  local row = api.nvim_buf_get_extmark_by_id(buf, ns, mark, {})[1]
+  if not row then
+    return
+  end
+  local old = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
+  api.nvim_buf_set_text(buf, row, 0, row, #old, { text })
+  api.nvim_buf_set_extmark(buf, ns, row, 0, { id = mark, end_row = row, end_col = #text, hl_group = group })
+end
+
+-- chat/toolCall: a block on `requested`, completed on the final status.
+local function on_tool(s, params)
+  local label = call_label(params.call)
+  if params.status == 'requested' then
+    s.block = { label = label, mark = write_block(s, label .. ' …', 'QuillTool') }
+    return
+  end
+  local block = s.block
+  s.block = nil
+  local summary = require('quill.tools').take_summary(s.id)
+  local status
+  if params.status == 'done' then
+    status = 'done' .. (summary and (' (' .. summary .. ')') or '')
+  elseif params.status == 'rejected' then
+    status = 'rejected'
+  else
+    local msg = tostring(params.message or 'failed'):gsub('%s*\n%s*', ' ')
+    if #msg > 200 then
+      msg = msg:sub(1, 197) .. '...'
+    end
+    status = 'failed: ' .. msg
+  end
+  local group = params.status == 'failed' and 'QuillError' or 'QuillTool'
+  if block and block.mark and block.label == label then
+    update_block(s, block.mark, label .. ' — ' .. status, group)
+  else
+    -- a final status without its `requested` (calls the backend refused early)
+    write_block(s, label .. ' — ' .. status, group)
+  end
 end
 
 local function update_spinner(s)
@@ -298,6 +399,10 @@ local function end_mark(o)
   if o.reason == 'length' then
     return '[stopped: length limit reached]', 'QuillCancelled'
   end
+  if o.reason == 'tool_limit' then
+    local note = o.note or 'too many rounds of tool calls'
+    return '[stopped: ' .. note:gsub('%s*\n%s*', ' ') .. ']', 'QuillCancelled'
+  end
   return nil
 end
 
@@ -332,7 +437,7 @@ local function finish(s, o)
   local tail = {}
   if col > 0 then
     table.insert(tail, '\n\n')
-  elseif o.text ~= '' then
+  elseif o.text ~= '' and not s.after_block then
     table.insert(tail, '\n')
   end
   if mark then
@@ -388,6 +493,13 @@ local function submit(buf, you, prompt_lines)
   end
   s.on_done = function(o)
     finish(s, o)
+  end
+  s.tools = true -- offered when the config and the model allow (see stream.start)
+  s.on_tool = function(params)
+    on_tool(s, params)
+  end
+  s.on_notice = function(text)
+    write_block(s, text, 'QuillTool')
   end
   state.turn = s
   local win = chat_win()

@@ -35,6 +35,15 @@ local defaults = {
     position = 'right', -- left, right, top, bottom
     size = 80, -- columns (left/right) or lines (top/bottom)
   },
+  -- Tools the model may call in the chat (never in :QuillInsert). See :help quill-tools.
+  tools = {
+    enabled = true, -- offer the tools when the model supports them
+    auto_approve = false, -- apply edits and create files without asking
+    write = false, -- write accepted edits and new files to disk (else they stay unsaved in buffers)
+    max_read_bytes = 204800, -- read_file cuts its content here (truncated)
+    max_files = 1000, -- list_files returns at most this many paths (truncated)
+    max_rounds = 8, -- model rounds that may call tools in one turn
+  },
   -- Chat buffer keymaps; false disables one.
   keymaps = {
     send = '<CR>',
@@ -90,6 +99,12 @@ local function one_of(list)
   end
 end
 
+local function is_bool(v)
+  if type(v) ~= 'boolean' then
+    return 'must be a boolean (got ' .. show(v) .. ')'
+  end
+end
+
 local function is_table(v)
   if type(v) ~= 'table' then
     return 'must be a table (got ' .. show(v) .. ')'
@@ -127,6 +142,14 @@ local schema = {
   timeouts = { connect_ms = is_pos_int, first_byte_ms = is_pos_int, idle_ms = is_pos_int },
   workspace_root = optional(is_string),
   chat = { position = one_of(POSITIONS), size = is_pos_int },
+  tools = {
+    enabled = is_bool,
+    auto_approve = is_bool,
+    write = is_bool,
+    max_read_bytes = is_pos_int,
+    max_files = is_pos_int,
+    max_rounds = is_pos_int,
+  },
   keymaps = { send = key_or_false, send_insert = key_or_false, cancel = key_or_false },
 }
 

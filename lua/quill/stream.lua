@@ -23,6 +23,7 @@ local HIGHLIGHTS = {
   QuillCancelled = 'WarningMsg',
   QuillError = 'ErrorMsg',
   QuillHeader = 'Title',
+  QuillTool = 'Special',
 }
 
 function M.define_highlights()
@@ -75,12 +76,25 @@ local function on_token(params)
   s.sink(text)
 end
 
+-- params = {chatId, call, status, message?}: the session renders it.
+local function on_tool_call(params)
+  if type(params) ~= 'table' then
+    return
+  end
+  local s = sessions[params.chatId]
+  if s and s.on_tool and type(params.call) == 'table' then
+    s.on_tool(params)
+  end
+end
+
 function M.ensure_handler()
   if handler_registered then
     return
   end
   handler_registered = true
   backend.on_notification('chat/token', on_token)
+  backend.on_notification('chat/toolCall', on_tool_call)
+  require('quill.tools').register()
 end
 
 -- Exposed for tests and the benchmark.
@@ -186,10 +200,15 @@ function M.next_id(kind)
   return kind .. '-' .. counter
 end
 
--- The chat/send params for `messages` under the current config.
-function M.params(chat_id, messages)
+-- The chat/send params for `messages` under the current config; `tools`:
+-- offer the tool catalogue.
+function M.params(chat_id, messages, tools)
   local cfg = config.get()
   local params = { chatId = chat_id, model = cfg.model, messages = messages }
+  if tools then
+    params.tools = true
+    params.maxRounds = cfg.tools.max_rounds
+  end
   if next(cfg.options) then
     params.options = cfg.options
   end
@@ -221,6 +240,7 @@ local function outcome(s, err, result)
       reason = reason,
       messages = messages,
       stats = type(result.stats) == 'table' and result.stats or nil,
+      note = type(result.note) == 'string' and result.note or nil, -- e.g. why a tool_limit turn stopped
       text = text,
     }
   end
@@ -320,8 +340,56 @@ local function complete(s, err, result)
   end
 end
 
+-- Capabilities reported by models/show, per model name.
+local model_caps = {}
+
+function M.forget_capabilities()
+  model_caps = {}
+end
+
+-- Decide whether session `s` offers tools, then cb(on, notice). Tools need
+-- tools.enabled, a backend that runs tool rounds (initialize's
+-- capabilities.tools) and a model whose models/show lists "tools". A failed
+-- check sends without tools: the chat/send error then explains.
+local function tools_gate(s, cb)
+  if not (s.tools and config.get().tools.enabled) then
+    return cb(false)
+  end
+  backend.start(function(err, init)
+    if sessions[s.id] ~= s then
+      return
+    end
+    local caps = not err and type(init) == 'table' and type(init.capabilities) == 'table' and init.capabilities.tools
+    if type(caps) ~= 'table' or #caps == 0 then
+      return cb(false)
+    end
+    local model = s.model
+    local function decide(list)
+      if vim.tbl_contains(list, 'tools') then
+        return cb(true)
+      end
+      cb(false, ('tools are off: %s does not support them'):format(model))
+    end
+    if model_caps[model] then
+      return decide(model_caps[model])
+    end
+    s.show_id = backend.request('models/show', { model = model }, function(e, r)
+      s.show_id = nil
+      if sessions[s.id] ~= s then
+        return
+      end
+      if e or type(r) ~= 'table' or type(r.capabilities) ~= 'table' then
+        return cb(false)
+      end
+      model_caps[model] = r.capabilities
+      decide(r.capabilities)
+    end)
+  end)
+end
+
 -- Start a chat/send for session `s`:
---   s = { kind, bufnr, sink = function(text), on_done = function(outcome) }
+--   s = { kind, bufnr, sink = function(text), on_done = function(outcome),
+--         tools = offer tools?, on_tool = function(params), on_notice = function(text) }
 -- Fills in id, model, counters. Returns s.
 function M.start(s, messages)
   M.ensure_handler()
@@ -332,8 +400,17 @@ function M.start(s, messages)
   sessions[s.id] = s
   watch_keys()
   M.fire('QuillStreamStart', event_data(s))
-  s.request_id = backend.request('chat/send', M.params(s.id, messages), function(err, result)
-    complete(s, err, result)
+  tools_gate(s, function(tools_on, notice)
+    if sessions[s.id] ~= s then
+      return
+    end
+    s.tools_on = tools_on
+    if notice and s.on_notice then
+      s.on_notice(notice)
+    end
+    s.request_id = backend.request('chat/send', M.params(s.id, messages, tools_on), function(err, result)
+      complete(s, err, result)
+    end)
   end)
   return s
 end
@@ -356,7 +433,10 @@ function M.cancel(s)
     return true
   end
   s.cancel_requested = true
-  if not backend.cancel(s.request_id) then
+  if s.show_id then
+    backend.cancel(s.show_id) -- still asking whether the model has tools
+  end
+  if not s.request_id or not backend.cancel(s.request_id) then
     M.abandon(s)
   end
   return true

@@ -23,10 +23,14 @@ function M.fake_path()
 end
 
 -- Start the fake server; returns its base URL. It is stopped after the test
--- (and exits by itself when our end of its stdin closes).
-function M.start_fake()
+-- (and exits by itself when our end of its stdin closes). `args` are extra
+-- command-line arguments (e.g. { '--scenario', 'tools' }: the scenario of
+-- model names that are not scenarios).
+function M.start_fake(args)
   local url
-  local job = vim.fn.jobstart({ M.fake_path(), '--port', '0', '--quiet', '--exit-on-stdin-eof' }, {
+  local cmd = { M.fake_path(), '--port', '0', '--quiet', '--exit-on-stdin-eof' }
+  vim.list_extend(cmd, args or {})
+  local job = vim.fn.jobstart(cmd, {
     on_stdout = function(_, data)
       for _, line in ipairs(data) do
         url = url or line:match('^listening on (http://%S+)')

@@ -1,0 +1,164 @@
+-- Tool calls in the chat with a stubbed backend (see stub.lua): the
+-- models/show gate, the chat/send params and the call blocks.
+local h = require('harness')
+local stub = require('stub')
+local eq, ok = h.eq, h.ok
+
+local TOOLS = { 'read_file', 'list_files', 'edit_file', 'create_file' }
+
+local function child_with_tools()
+  local child = stub.child()
+  child.lua([[
+    _G.init_result = { capabilities = { tools = ... } }
+    _G.note = function(id, call, status, message)
+      require('quill.backend')._handle_message({ jsonrpc = '2.0', method = 'chat/toolCall',
+        params = { chatId = id, call = call, status = status, message = message } })
+    end
+    _G.chat = function()
+      return vim.api.nvim_buf_get_lines(require('quill.chat').state().buf, 0, -1, false)
+    end
+    -- highlight groups of the quill extmarks on a row
+    _G.groups = function(row)
+      local out = {}
+      for _, m in ipairs(vim.api.nvim_buf_get_extmarks(require('quill.chat').state().buf,
+          require('quill.stream').ns, { row, 0 }, { row, -1 }, { details = true })) do
+        if m[4].hl_group then table.insert(out, m[4].hl_group) end
+      end
+      return out
+    end
+  ]], { TOOLS })
+  return child
+end
+
+describe('chat with tools', function()
+  it('asks models/show once per model, then sends tools and maxRounds', function()
+    local child = child_with_tools()
+    child.cmd('QuillChat hi')
+    eq({ 'models/show', { model = 'llama3.2' } }, child.lua('return { reqs[1].method, reqs[1].params }'))
+    eq(1, child.lua('return #reqs'), 'chat/send waits for the answer')
+    child.lua([[answer(1, nil, { model = 'llama3.2', capabilities = { 'completion', 'tools' } })]])
+    local p = child.lua('return params(2)')
+    eq('chat/send', child.lua('return reqs[2].method'))
+    eq(true, p.tools)
+    eq(8, p.maxRounds)
+    child.lua([[answer(2, nil, done('chat-1', 'ok'))]])
+    -- the second turn uses the cached capabilities
+    child.lua([[require('quill.config').get().tools.max_rounds = 3]])
+    child.cmd('QuillChat again')
+    eq('chat/send', child.lua('return reqs[3].method'))
+    eq(3, child.lua('return params(3).maxRounds'))
+  end)
+
+  it('shows a notice and sends no tools when the model lacks them', function()
+    local child = child_with_tools()
+    child.lua([[require('quill.config').get().model = 'tiny']])
+    child.cmd('QuillChat hi')
+    child.lua([[answer(1, nil, { model = 'tiny', capabilities = { 'completion' } })]])
+    eq(true, child.lua('return params(2).tools == nil'), 'no tools')
+    child.lua([[tok('chat-1', 'Hello')]])
+    eq({ '## You', '', 'hi', '', '## Assistant', '', 'tools are off: tiny does not support them', '', 'Hello' },
+      child.lua('return chat()'))
+    eq({ 'QuillTool' }, child.lua('return groups(6)'))
+  end)
+
+  it('sends without tools when models/show fails, or tools are disabled, or the backend has none', function()
+    local child = child_with_tools()
+    child.cmd('QuillChat hi')
+    child.lua([[answer(1, { code = -32000, message = 'unreachable', data = { kind = 'unreachable' } })]])
+    eq('chat/send', child.lua('return reqs[2].method'))
+    eq(true, child.lua('return params(2).tools == nil'), 'no tools')
+    child.lua([[answer(2, nil, done('chat-1', 'ok'))]])
+    child.lua([[require('quill.config').get().tools.enabled = false]])
+    child.cmd('QuillChat two')
+    eq('chat/send', child.lua('return reqs[3].method'))
+    eq(true, child.lua('return params(3).tools == nil'), 'no tools')
+    child.lua([[answer(3, nil, done('chat-2', 'ok'))]])
+    child.lua([[require('quill.config').get().tools.enabled = true; _G.init_result = { capabilities = {} }]])
+    child.cmd('QuillChat three')
+    eq('chat/send', child.lua('return reqs[4].method'))
+    eq(true, child.lua('return params(4).tools == nil'), 'no tools')
+  end)
+
+  it('shows each call as a block and streams the text below it', function()
+    local child = child_with_tools()
+    child.cmd('QuillChat look')
+    child.lua([[answer(1, nil, { model = 'llama3.2', capabilities = { 'tools' } })]])
+    child.lua([[tok('chat-1', 'Let me look.')]])
+    child.lua([[
+      local call = { name = 'read_file', arguments = { path = 'src/main.cpp' } }
+      note('chat-1', call, 'requested')
+    ]])
+    eq({ 'Let me look.', '', '> read_file src/main.cpp …', '', '' }, { unpack(child.lua('return chat()'), 7) })
+    eq({ 'QuillTool' }, child.lua('return groups(8)'))
+    child.lua([[
+      local call = { name = 'read_file', arguments = { path = 'src/main.cpp' } }
+      note('chat-1', call, 'done')
+      note('chat-1', { name = 'edit_file', arguments = { path = 'a.txt' } }, 'requested')
+      note('chat-1', { name = 'edit_file', arguments = { path = 'a.txt' } }, 'rejected', 'the user rejected this edit')
+      note('chat-1', { name = 'delete_everything', arguments = {} }, 'requested')
+      note('chat-1', { name = 'delete_everything', arguments = {} }, 'failed', 'unknown tool: delete_everything')
+      tok('chat-1', 'It is ', 'fine.')
+    ]])
+    eq({ 'Let me look.', '', '> read_file src/main.cpp — done', '', '> edit_file a.txt — rejected', '',
+      '> delete_everything — failed: unknown tool: delete_everything', '', 'It is fine.' },
+      { unpack(child.lua('return chat()'), 7) })
+    eq({ 'QuillError' }, child.lua('return groups(12)'))
+    local result = {
+      { role = 'assistant', content = 'Let me look.', toolCalls = { { name = 'read_file', arguments = { path = 'src/main.cpp' } } } },
+      { role = 'tool', content = 'x', toolName = 'read_file' },
+      { role = 'assistant', content = 'It is fine.' },
+    }
+    child.lua([[answer(2, nil, done('chat-1', '', { messages = ... }))]], { result })
+    local lines = child.lua('return chat()')
+    eq({ 'It is fine.', '', '## You', '', '' }, { unpack(lines, 15) })
+    local history = child.lua([[return require('quill.chat').history()]])
+    eq(4, #history, 'user + the three messages of the turn')
+    eq('tool', history[3].role)
+  end)
+
+  it('a turn ending on blocks ends cleanly; tool_limit shows its note', function()
+    local child = child_with_tools()
+    child.cmd('QuillChat loop')
+    child.lua([[answer(1, nil, { model = 'llama3.2', capabilities = { 'tools' } })]])
+    child.lua([[
+      note('chat-1', { name = 'list_files', arguments = {} }, 'requested')
+      note('chat-1', { name = 'list_files', arguments = {} }, 'done')
+      answer(2, nil, done('chat-1', '', { doneReason = 'tool_limit', note = 'stopped after 2 rounds of tool calls (the limit)',
+        messages = { { role = 'assistant', content = '', toolCalls = { { name = 'list_files', arguments = {} } } },
+          { role = 'tool', content = 'a', toolName = 'list_files' } } }))
+    ]])
+    eq({ '## Assistant', '', '> list_files (all files) — done', '', '[stopped: stopped after 2 rounds of tool calls (the limit)]',
+      '', '## You', '', '' }, { unpack(child.lua('return chat()'), 5) })
+  end)
+
+  it('the block of a read shows how many lines the editor returned', function()
+    local child = child_with_tools()
+    local root = vim.fn.tempname()
+    vim.fn.mkdir(root, 'p')
+    h.cleanup(function()
+      vim.fn.delete(root, 'rf')
+    end)
+    local f = assert(io.open(root .. '/r.txt', 'w'))
+    f:write('1\n2\n3\n')
+    f:close()
+    child.lua([[require('quill.config').get().workspace_root = ...]], { root })
+    child.cmd('QuillChat read')
+    child.lua([[answer(1, nil, { model = 'llama3.2', capabilities = { 'tools' } })]])
+    child.lua([[
+      local b = require('quill.backend')
+      b._write = function() return true end
+      local call = { name = 'read_file', arguments = { path = 'r.txt' } }
+      note('chat-1', call, 'requested')
+      b._handle_message({ jsonrpc = '2.0', id = 1, method = 'editor/readFile', params = { chatId = 'chat-1', path = 'r.txt' } })
+      note('chat-1', call, 'done')
+    ]])
+    eq('> read_file r.txt — done (3 lines)', child.lua('return chat()')[7])
+  end)
+
+  it('inline insertions never offer tools', function()
+    local child = child_with_tools()
+    child.cmd('QuillInsert write')
+    eq('chat/send', child.lua('return reqs[1].method'))
+    eq(true, child.lua('return params(1).tools == nil'), 'no tools')
+  end)
+end)

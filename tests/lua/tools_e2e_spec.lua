@@ -1,0 +1,250 @@
+-- End to end tool calls: the real plugin, the real quill-backend and the fake
+-- Ollama server's `tools` scenario (calls chosen through the model name).
+local h = require('harness')
+local e2e = require('e2e')
+local eq, ok = h.eq, h.ok
+local uv = vim.uv or vim.loop
+
+local function urlencode(s)
+  return (s:gsub('[^%w%-%._~]', function(c)
+    return string.format('%%%02X', c:byte())
+  end))
+end
+
+-- The model name of the fake's tools scenario.
+local function tools_model(calls, extra)
+  local name = 'tools?calls=' .. urlencode(vim.json.encode(calls))
+  for k, v in pairs(extra or {}) do
+    name = name .. '&' .. k .. '=' .. urlencode(tostring(v))
+  end
+  return name
+end
+
+local function write_file(path, text)
+  vim.fn.mkdir(vim.fn.fnamemodify(path, ':h'), 'p')
+  local f = assert(io.open(path, 'wb'))
+  f:write(text)
+  f:close()
+end
+
+local function read_file(path)
+  local f = io.open(path, 'rb')
+  if not f then
+    return nil
+  end
+  local s = f:read('*a')
+  f:close()
+  return s
+end
+
+-- A fresh workspace, fake server and child; fails clearly when the backend
+-- does not run tool rounds yet.
+local function setup(model, opts)
+  local root = vim.fn.tempname()
+  vim.fn.mkdir(root, 'p')
+  root = uv.fs_realpath(root)
+  h.cleanup(function()
+    vim.fn.delete(root, 'rf')
+  end)
+  -- model names that are not scenarios (notools-…) play `tools` too
+  local url = e2e.start_fake({ '--scenario', 'tools' })
+  local child = e2e.child(url, vim.tbl_deep_extend('force', { model = model, workspace_root = root }, opts or {}))
+  local init = e2e.require_methods(child, { 'chat/send', '$/cancelRequest' })
+  local tools = init.capabilities and init.capabilities.tools
+  if type(tools) ~= 'table' or not vim.tbl_contains(tools, 'read_file') then
+    error(('quill-backend %s does not run tool rounds yet (initialize capabilities.tools is %s)')
+      :format(h.backend_path(), vim.inspect(tools)), 0)
+  end
+  child.lua([[
+    _G.prompt_shown = function()
+      local p = require('quill.tools').current_prompt()
+      return p ~= nil and p.win ~= nil and vim.api.nvim_win_is_valid(p.win)
+    end
+  ]])
+  return child, url, root
+end
+
+local function wait_idle(child, ms)
+  child.wait('idle() and require("quill.chat").state().turn == nil', ms or 10000)
+end
+
+-- The tool messages of the last /api/chat request.
+local function tool_messages(url)
+  local out = {}
+  for _, m in ipairs(e2e.fake_stats(url).last_request.messages or {}) do
+    if m.role == 'tool' then
+      table.insert(out, m.content)
+    end
+  end
+  return out
+end
+
+local function chat_has(child, line)
+  return vim.tbl_contains(child.lua('return chat_lines()'), line)
+end
+
+local function assert_line(child, line)
+  local lines = child.lua('return chat_lines()')
+  ok(vim.tbl_contains(lines, line), ('chat has %q:\n%s'):format(line, table.concat(lines, '\n')))
+end
+
+describe('tools end to end', function()
+  it('read_file sends the unsaved buffer text to the model', function()
+    local model = tools_model({ { name = 'read_file', arguments = { path = 'a.txt' } } }, { ['then'] = 'I read it.' })
+    local child, url, root = setup(model)
+    write_file(root .. '/a.txt', 'on disk\n')
+    child.lua([[
+      vim.cmd('edit ' .. vim.fn.fnameescape(... .. '/a.txt'))
+      vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'unsaved text', 'line 2' })
+    ]], { root })
+    child.cmd('QuillChat read it')
+    wait_idle(child)
+    eq({ 'unsaved text\nline 2\n' }, tool_messages(url))
+    assert_line(child, '> read_file a.txt — done (2 lines)')
+    assert_line(child, 'I read it.')
+    local history = child.lua([[return require('quill.chat').history()]])
+    eq({ 'user', 'assistant', 'tool', 'assistant' }, vim.tbl_map(function(m)
+      return m.role
+    end, history))
+  end)
+
+  it('runs two calls of one round in order', function()
+    local model = tools_model({
+      { name = 'list_files', arguments = { pattern = '*.txt' } },
+      { name = 'read_file', arguments = { path = 'b.txt', start_line = 2, end_line = 2 } },
+    })
+    local child, url, root = setup(model)
+    write_file(root .. '/a.txt', 'a\n')
+    write_file(root .. '/b.txt', 'b1\nb2\nb3\n')
+    child.cmd('QuillChat two')
+    wait_idle(child)
+    eq({ 'a.txt\nb.txt', 'b2\n' }, tool_messages(url))
+    assert_line(child, '> list_files *.txt — done (2 files)')
+    assert_line(child, '> read_file b.txt lines 2-2 — done (1 line)')
+  end)
+
+  it('edit_file accepted lands as one undo step; rejected and ambiguous ones do not', function()
+    local edit = { name = 'edit_file', arguments = { path = 'e.txt', old_text = 'beta', new_text = 'BETA' } }
+    local child, url, root = setup(tools_model({ edit }))
+    write_file(root .. '/e.txt', 'alpha\nbeta\n')
+    child.cmd('QuillChat edit')
+    child.wait('prompt_shown()', 5000)
+    child.type('a')
+    wait_idle(child)
+    local r = tool_messages(url)
+    h.matches('^edited e.txt', r[1])
+    assert_line(child, '> edit_file e.txt — done (1 line replaced by 1)')
+    local buf = child.lua([[return require('quill.tools')._find_buffer(...)]], { root .. '/e.txt' })
+    eq({ 'alpha', 'BETA' }, child.lua('return lines(...)', { buf }))
+    eq('alpha\nbeta\n', read_file(root .. '/e.txt'), 'not written')
+    child.lua('vim.api.nvim_set_current_buf(...)', { buf })
+    child.type('u')
+    eq({ 'alpha', 'beta' }, child.lua('return lines(...)', { buf }))
+
+    -- rejected (a new conversation: the fake calls tools in the first round only)
+    child.cmd('QuillNew')
+    child.cmd('QuillChat again')
+    child.wait('prompt_shown()', 5000)
+    child.type('r')
+    wait_idle(child)
+    eq({ 'the user rejected this edit' }, tool_messages(url))
+    eq({ 'alpha', 'beta' }, child.lua('return lines(...)', { buf }))
+    ok(#vim.tbl_filter(function(l)
+      return l == '> edit_file e.txt — rejected'
+    end, child.lua('return chat_lines()')) == 1)
+
+    -- ambiguous
+    child.lua('vim.api.nvim_buf_set_lines(..., 0, -1, false, { "beta", "beta" })', { buf })
+    child.cmd('QuillNew')
+    child.cmd('QuillChat third')
+    wait_idle(child)
+    eq({ 'old_text matches 2 times in e.txt; include more context' }, tool_messages(url))
+    assert_line(child, '> edit_file e.txt — failed: old_text matches 2 times in e.txt; include more context')
+  end)
+
+  it('refuses paths outside the workspace via .. and via a symlink', function()
+    local outside = vim.fn.tempname()
+    vim.fn.mkdir(outside, 'p')
+    h.cleanup(function()
+      vim.fn.delete(outside, 'rf')
+    end)
+    write_file(outside .. '/secret.txt', 'secret\n')
+    local up = '../' .. vim.fn.fnamemodify(outside, ':t') .. '/secret.txt'
+    local child, url, root = setup(tools_model({
+      { name = 'read_file', arguments = { path = up } },
+      { name = 'read_file', arguments = { path = 'link/secret.txt' } },
+      { name = 'edit_file', arguments = { path = 'link/secret.txt', old_text = 'secret', new_text = 'x' } },
+    }), { tools = { auto_approve = true, write = true } })
+    uv.fs_symlink(outside, root .. '/link')
+    child.cmd('QuillChat escape')
+    wait_idle(child)
+    local msgs = tool_messages(url)
+    eq(3, #msgs)
+    for _, m in ipairs(msgs) do
+      h.matches('outside the workspace', m)
+      ok(not m:find('secret\n', 1, true), 'no content leaked')
+    end
+    assert_line(child, ("> read_file %s — failed: path '%s' is outside the workspace"):format(up, up))
+    eq('secret\n', read_file(outside .. '/secret.txt'))
+  end)
+
+  it('an unknown tool fails its block and the turn goes on', function()
+    local child, url = setup(tools_model({ { name = 'delete_everything', arguments = { all = true } } },
+      { ['then'] = 'Sorry.' }))
+    child.cmd('QuillChat go')
+    wait_idle(child)
+    local lines = child.lua('return chat_lines()')
+    local block = vim.tbl_filter(function(l)
+      return l:find('^> delete_everything')
+    end, lines)
+    eq(1, #block)
+    h.matches('— failed: ', block[1])
+    assert_line(child, 'Sorry.')
+    eq(1, #tool_messages(url))
+  end)
+
+  it('ends a turn at the round limit with a clear note', function()
+    local child = setup(tools_model({ { name = 'list_files', arguments = vim.empty_dict() } }, { forever = 1 }),
+      { tools = { max_rounds = 2 } })
+    child.cmd('QuillChat loop')
+    wait_idle(child)
+    local lines = child.lua('return chat_lines()')
+    local text, mark = e2e.answer_text(lines, 7)
+    ok(mark and mark:find('^%[stopped: '), 'end mark: ' .. tostring(mark) .. '\n' .. text)
+    eq(2, #vim.tbl_filter(function(l)
+      return l:find('^> list_files')
+    end, lines))
+  end)
+
+  it('a cancel while the diff is shown closes it and applies nothing', function()
+    local child, _, root = setup(tools_model({ { name = 'edit_file',
+      arguments = { path = 'e.txt', old_text = 'keep', new_text = 'lost' } } }))
+    write_file(root .. '/e.txt', 'keep\n')
+    child.cmd('QuillChat edit')
+    child.wait('prompt_shown()', 5000)
+    child.lua([[require('quill.chat').cancel()]])
+    wait_idle(child)
+    eq(false, child.lua('return prompt_shown()'))
+    eq(0, child.lua([[
+      local n = 0
+      for _, w in ipairs(vim.api.nvim_list_wins()) do
+        if vim.api.nvim_win_get_config(w).relative ~= '' then n = n + 1 end
+      end
+      return n
+    ]]))
+    local buf = child.lua([[return require('quill.tools')._find_buffer(...)]], { root .. '/e.txt' })
+    eq({ 'keep' }, child.lua('return lines(...)', { buf }))
+    local _, mark = e2e.answer_text(child.lua('return chat_lines()'), 7)
+    eq('[cancelled]', mark)
+    assert_line(child, '> edit_file e.txt — failed: cancelled by the user')
+  end)
+
+  it('a model without tools gets none and the chat says so', function()
+    local child, url = setup('notools-tiny')
+    child.cmd('QuillChat hi')
+    wait_idle(child)
+    assert_line(child, 'tools are off: notools-tiny does not support them')
+    assert_line(child, '(no tools were offered)')
+    eq(nil, e2e.fake_stats(url).last_request.tools)
+  end)
+end)
