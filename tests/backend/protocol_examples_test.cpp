@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "backend_process.hpp"
 #include "fake_ollama_process.hpp"
@@ -116,7 +119,8 @@ TEST(ProtocolExamplesTest, InvalidParamsMatchesTheExample) {
 TEST(ProtocolExamplesTest, ChatAndModelMessagesMatchTheExamples) {
   FakeOllamaProcess fake;
   BackendProcess backend;
-  backend.request(1, "initialize", {{"workspaceRoot", "/tmp"}, {"provider", {{"host", fake.url()}}}});
+  backend.request(1, "initialize",
+                  {{"workspaceRoot", "/tmp"}, {"provider", {{"host", fake.url()}}}});
   ASSERT_TRUE(backend.read_response(1).has_value());
 
   // The example request itself is accepted as the editor would send it (model swapped for a
@@ -138,14 +142,16 @@ TEST(ProtocolExamplesTest, ChatAndModelMessagesMatchTheExamples) {
   expect_shape("chat.token.notification.json", *token);
   expect_shape("chat.send.response.json", *reply);
 
-  backend.request(2, "chat/send",
-                  {{"chatId", "e"}, {"model", "error?after=3"}, {"messages", send["params"]["messages"]}});
+  backend.request(
+      2, "chat/send",
+      {{"chatId", "e"}, {"model", "error?after=3"}, {"messages", send["params"]["messages"]}});
   reply = backend.read_response(2);
   ASSERT_TRUE(reply.has_value());
   expect_shape("chat.send.error.json", *reply);
 
-  backend.request(3, "chat/send",
-                  {{"chatId", "h"}, {"model", "hang?after=2"}, {"messages", send["params"]["messages"]}});
+  backend.request(
+      3, "chat/send",
+      {{"chatId", "h"}, {"model", "hang?after=2"}, {"messages", send["params"]["messages"]}});
   while (backend.read_message()->value("method", "") != "chat/token") {
   }
   backend.notify("$/cancelRequest", {{"id", 3}});
@@ -169,6 +175,58 @@ TEST(ProtocolExamplesTest, ChatAndModelMessagesMatchTheExamples) {
   reply = backend.read_response(show["id"].get<int>());
   ASSERT_TRUE(reply.has_value());
   expect_shape("models.show.error.json", *reply);
+}
+
+TEST(ProtocolExamplesTest, ToolMessagesMatchTheExamples) {
+  FakeOllamaProcess fake;
+  BackendProcess backend;
+  backend.request(1, "initialize",
+                  {{"workspaceRoot", "/tmp"}, {"provider", {{"host", fake.url()}}}});
+  ASSERT_TRUE(backend.read_response(1).has_value());
+  // One call of each tool; the editor answers with the example results.
+  const json calls = {
+      {{"name", "edit_file"},
+       {"arguments", {{"path", "src/main.cpp"}, {"old_text", "a"}, {"new_text", "b"}}}},
+      {{"name", "read_file"},
+       {"arguments", {{"path", "src/main.cpp"}, {"start_line", 1}, {"end_line", 80}}}},
+      {{"name", "list_files"}, {"arguments", {{"pattern", "src/**"}}}},
+      {{"name", "create_file"}, {"arguments", {{"path", "n.txt"}, {"content", "x"}}}}};
+  const std::string encoded = [&] {
+    std::string out;
+    for (unsigned char c : calls.dump()) {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += std::isalnum(c) ? std::string(1, static_cast<char>(c)) : std::string(buf);
+    }
+    return out;
+  }();
+  backend.request(2, "chat/send",
+                  {{"chatId", "c1"},
+                   {"model", "tools?calls=" + encoded},
+                   {"tools", true},
+                   {"messages", json::array({{{"role", "user"}, {"content", "go"}}})}});
+  std::map<std::string, int> checked;
+  for (;;) {
+    auto m = backend.read_message();
+    ASSERT_TRUE(m.has_value());
+    const std::string method = m->value("method", "");
+    if (method == "chat/toolCall" && (*m)["params"]["status"] == "rejected") {
+      expect_shape("chat.toolCall.notification.json", *m);
+      ++checked[method];
+    } else if (method.rfind("editor/", 0) == 0) {
+      const std::string stem = "editor." + method.substr(7);  // editor.readFile
+      expect_shape(stem + ".request.json", *m);
+      json answer = load_example(stem + ".response.json");
+      answer["id"] = (*m)["id"];
+      if (method == "editor/applyEdit") answer["result"]["applied"] = false;  // -> rejected
+      backend.send(answer);
+      ++checked[method];
+    } else if (m->contains("id") && (*m)["id"] == 2) {
+      ASSERT_TRUE(m->contains("result")) << *m;
+      break;
+    }
+  }
+  EXPECT_EQ(checked.size(), 5u) << "every editor request and a rejected chat/toolCall";
 }
 
 TEST(ProtocolExamplesTest, ShapeCheckCatchesDrift) {
