@@ -296,6 +296,37 @@ end
 
 -- editor/readFile ------------------------------------------------------------
 
+-- The text of the file at `real`: its loaded buffer (unsaved changes included) and the buffer's
+-- text, or nil and the text on disk. Errors the model can read for anything that is not a
+-- readable text file; `missing` ends the not-found message.
+local function text_of(path, real, missing)
+  local buf = find_buffer(real)
+  if buf then
+    if buffer_is_binary(buf) then
+      error(failed(("'%s' is a binary file"):format(path)), 0)
+    end
+    return buf, buffer_text(buf)
+  end
+  local stat = uv.fs_stat(real)
+  if not stat then
+    error(failed(("file not found: '%s'%s"):format(path, missing or '')), 0)
+  end
+  if stat.type == 'directory' then
+    error(failed(("'%s' is a directory; use list_files"):format(path)), 0)
+  end
+  if stat.type ~= 'file' then
+    error(failed(("'%s' is not a regular file"):format(path)), 0)
+  end
+  local data, err = read_disk(real)
+  if not data then
+    error(failed(("cannot read '%s': %s"):format(path, tostring(err))), 0)
+  end
+  if is_binary(data) then
+    error(failed(("'%s' is a binary file"):format(path)), 0)
+  end
+  return nil, data
+end
+
 function M.read_file(params, respond)
   local path = check_string(params, 'path', true)
   local first = check_int(params, 'startLine') or 1
@@ -304,33 +335,7 @@ function M.read_file(params, respond)
     error(bad_params("'endLine' must not be less than 'startLine'"), 0)
   end
   local real = resolve_or_throw(path)
-  local buf = find_buffer(real)
-  local text
-  if buf then
-    if buffer_is_binary(buf) then
-      error(failed(("'%s' is a binary file"):format(path)), 0)
-    end
-    text = buffer_text(buf)
-  else
-    local stat = uv.fs_stat(real)
-    if not stat then
-      error(failed(("file not found: '%s'"):format(path)), 0)
-    end
-    if stat.type == 'directory' then
-      error(failed(("'%s' is a directory; use list_files"):format(path)), 0)
-    end
-    if stat.type ~= 'file' then
-      error(failed(("'%s' is not a regular file"):format(path)), 0)
-    end
-    local data, err = read_disk(real)
-    if not data then
-      error(failed(("cannot read '%s': %s"):format(path, tostring(err))), 0)
-    end
-    if is_binary(data) then
-      error(failed(("'%s' is a binary file"):format(path)), 0)
-    end
-    text = data
-  end
+  local _, text = text_of(path, real)
   local content = line_range(text, first, last)
   local truncated
   content, truncated = cap(content, config.get().tools.max_read_bytes)
@@ -709,25 +714,9 @@ function M.apply_edit(params, respond, ctx)
   local new = check_string(params, 'newText', false)
   local chat_id = params.chatId or ''
   local real, rel = resolve_or_throw(path)
-  local buf = find_buffer(real)
-  local text
-  if buf then
-    if buffer_is_binary(buf) then
-      error(failed(("'%s' is a binary file"):format(path)), 0)
-    end
-    text = buffer_text(buf)
-  else
-    local stat = uv.fs_stat(real)
-    if not stat then
-      error(failed(("file not found: '%s' (use create_file for a new file)"):format(path)), 0)
-    end
-    if stat.type ~= 'file' then
-      error(failed(("'%s' is not a regular file"):format(path)), 0)
-    end
-    local data = read_disk(real, BINARY_PROBE)
-    if data and is_binary(data) then
-      error(failed(("'%s' is a binary file"):format(path)), 0)
-    end
+  local buf, text = text_of(path, real, ' (use create_file for a new file)')
+  if not buf then
+    -- the edit goes through a buffer: it is one undo step and stays unsaved unless configured
     buf = load_buffer(real)
     text = buffer_text(buf)
   end

@@ -144,5 +144,15 @@ TEST(TokenNotificationTest, IsValidJsonForAnyText) {
   EXPECT_EQ(json::parse("\"" + out + "\"").get<std::string>(), all_controls);
 }
 
+TEST(TokenNotificationTest, GoStyleEscapesLikeOllamaDoes) {
+  std::string out;
+  util::append_json_escaped<util::JsonStyle::Go>(out, "a<b>&c \u2028 \u2029 \"é\"\n");
+  EXPECT_EQ(out, R"(a\u003cb\u003e\u0026c \u2028 \u2029 \"é\"\n)");
+  EXPECT_EQ(json::parse("\"" + out + "\"").get<std::string>(), "a<b>&c \u2028 \u2029 \"é\"\n");
+  out.clear();
+  util::append_json_escaped(out, "a<b>&c");  // plain JSON leaves them raw
+  EXPECT_EQ(out, "a<b>&c");
+}
+
 }  // namespace
 }  // namespace quill
