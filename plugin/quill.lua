@@ -37,6 +37,12 @@ command('QuillNew', 'quill: start a new conversation', function()
   require('quill').new()
 end)
 
+command('QuillTools', 'quill: offer tools in this chat or not (on, off; no argument toggles)', function(a)
+  require('quill.chat').set_tools(a.args)
+end, { nargs = '?', complete = function()
+  return { 'on', 'off' }
+end })
+
 command('QuillModel', 'quill: switch the model (no name: pick one)', function(a)
   require('quill').model(a.args)
 end, {

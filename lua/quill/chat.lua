@@ -494,7 +494,7 @@ local function submit(buf, you, prompt_lines)
   s.on_done = function(o)
     finish(s, o)
   end
-  s.tools = true -- offered when the config and the model allow (see stream.start)
+  s.tools = state.tools -- nil follows tools.enabled; :QuillTools sets it for this chat
   s.on_tool = function(params)
     on_tool(s, params)
   end
@@ -590,10 +590,32 @@ function M.new()
     state.turn = nil
   end
   state.history = {}
+  state.tools = nil
   local buf, win = M.open()
   reset_buffer(buf)
   api.nvim_win_set_cursor(win, { 3, 0 })
   return buf
+end
+
+-- :QuillTools: offer tools in this conversation or not ('on', 'off'; nil or ''
+-- toggles), whatever tools.enabled says. Returns the new setting.
+function M.set_tools(arg)
+  local now = state.tools
+  if now == nil then
+    now = config.get().tools.enabled
+  end
+  if arg == 'on' then
+    state.tools = true
+  elseif arg == 'off' then
+    state.tools = false
+  elseif arg == nil or arg == '' then
+    state.tools = not now
+  else
+    notify(("quill: :QuillTools takes 'on' or 'off' (got '%s')"):format(arg), vim.log.levels.ERROR)
+    return now
+  end
+  notify(('quill: tools %s for this chat'):format(state.tools and 'on' or 'off'), vim.log.levels.INFO)
+  return state.tools
 end
 
 -- For tests and statuslines.

@@ -406,7 +406,8 @@ function M.insert(instruction, opts)
     vim.notify('quill: this buffer is not modifiable', vim.log.levels.WARN)
     return nil
   end
-  local s = { kind = 'inline', bufnr = buf, filter = M.new_fence_filter() }
+  -- tools = false: an insertion is text for the buffer, never a conversation with tools
+  local s = { kind = 'inline', bufnr = buf, filter = M.new_fence_filter(), tools = false }
   local prompt
   if opts.range then
     local first, last = opts.range[1] - 1, opts.range[2]

@@ -348,11 +348,16 @@ function M.forget_capabilities()
 end
 
 -- Decide whether session `s` offers tools, then cb(on, notice). Tools need
--- tools.enabled, a backend that runs tool rounds (initialize's
+-- s.tools (true, or nil to follow tools.enabled; :QuillTools sets it per chat,
+-- inline sessions set false), a backend that runs tool rounds (initialize's
 -- capabilities.tools) and a model whose models/show lists "tools". A failed
 -- check sends without tools: the chat/send error then explains.
 local function tools_gate(s, cb)
-  if not (s.tools and config.get().tools.enabled) then
+  local wanted = s.tools
+  if wanted == nil then
+    wanted = config.get().tools.enabled
+  end
+  if not wanted then
     return cb(false)
   end
   backend.start(function(err, init)

@@ -79,6 +79,33 @@ describe('chat with tools', function()
     eq(true, child.lua('return params(4).tools == nil'), 'no tools')
   end)
 
+  it(':QuillTools switches tools for this chat only, and :QuillNew forgets it', function()
+    local child = child_with_tools()
+    child.cmd('QuillTools off')
+    child.cmd('QuillChat hi')
+    eq('chat/send', child.lua('return reqs[1].method'), 'no models/show: tools are off')
+    eq(true, child.lua('return params(1).tools == nil'), 'no tools')
+    child.lua([[answer(1, nil, done('chat-1', 'ok'))]])
+    -- on, although the config says off
+    child.lua([[require('quill.config').get().tools.enabled = false]])
+    child.cmd('QuillTools on')
+    child.cmd('QuillChat two')
+    eq('models/show', child.lua('return reqs[2].method'))
+    child.lua([[answer(2, nil, { model = 'llama3.2', capabilities = { 'tools' } })]])
+    eq(true, child.lua('return params(3).tools'))
+    child.lua([[answer(3, nil, done('chat-2', 'ok'))]])
+    -- a new conversation follows the config again (off)
+    child.cmd('QuillNew')
+    child.cmd('QuillChat three')
+    eq(true, child.lua('return params(4).tools == nil'), 'no tools')
+    h.matches("takes 'on' or 'off'", child.lua([[
+      local got
+      vim.notify = function(m) got = m end
+      require('quill.chat').set_tools('maybe')
+      return got
+    ]]))
+  end)
+
   it('shows each call as a block and streams the text below it', function()
     local child = child_with_tools()
     child.cmd('QuillChat look')
