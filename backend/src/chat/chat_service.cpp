@@ -45,7 +45,7 @@ json shape_show(const std::string& model, const json& show) {
 
 ChatService::ChatService(uv_loop_t* loop, rpc::Peer& peer, TokenCoalescer& tokens,
                          SettingsSource settings)
-    : loop_(loop), peer_(peer), tokens_(tokens), settings_(std::move(settings)), multi_(loop) {
+    : peer_(peer), tokens_(tokens), settings_(std::move(settings)), multi_(loop) {
   reaper_ = uv::UvHandle<uv_timer_t>([loop](uv_timer_t* t) { return uv_timer_init(loop, t); });
   reaper_.get()->data = this;
 

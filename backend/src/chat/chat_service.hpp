@@ -49,7 +49,6 @@ class ChatService {
   void retire_turn(const std::string& chat_id);
   void schedule_reap();
 
-  uv_loop_t* loop_;
   rpc::Peer& peer_;
   TokenCoalescer& tokens_;
   SettingsSource settings_;
