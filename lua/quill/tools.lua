@@ -708,6 +708,18 @@ end
 
 -- editor/applyEdit --------------------------------------------------------------
 
+-- Writes `buf` to `real` when tools.write is on; `msg` (for the model) says what happened.
+local function save_if_configured(buf, real, msg)
+  if not config.get().tools.write then
+    return msg .. ' (not saved yet)'
+  end
+  local ok, err = write_buffer(buf, real)
+  if not ok then
+    return msg .. '; writing it failed: ' .. tostring(err)
+  end
+  return msg
+end
+
 function M.apply_edit(params, respond, ctx)
   local path = check_string(params, 'path', true)
   local old = check_string(params, 'oldText', true)
@@ -752,14 +764,7 @@ function M.apply_edit(params, respond, ctx)
     end
     replace(buf, text, s, e, new)
     local msg = ('edited %s (%s replaced by %d)'):format(rel, plural(count_lines(old), 'line'), count_lines(new))
-    if config.get().tools.write then
-      local ok, err = write_buffer(buf, real)
-      if not ok then
-        msg = msg .. '; writing it failed: ' .. tostring(err)
-      end
-    else
-      msg = msg .. ' (not saved yet)'
-    end
+    msg = save_if_configured(buf, real, msg)
     summaries[chat_id] = ('%s replaced by %d'):format(plural(count_lines(old), 'line'), count_lines(new))
     respond(nil, { applied = true, message = msg })
   end)
@@ -802,14 +807,7 @@ function M.create_file(params, respond, ctx)
     api.nvim_buf_set_lines(buf, 0, -1, false, lines)
     vim.bo[buf].eol = eol or content == ''
     local msg = ('created %s (%s)'):format(rel, plural(count_lines(content), 'line'))
-    if config.get().tools.write then
-      local ok, err = write_buffer(buf, real)
-      if not ok then
-        msg = msg .. '; writing it failed: ' .. tostring(err)
-      end
-    else
-      msg = msg .. ' (not saved yet)'
-    end
+    msg = save_if_configured(buf, real, msg)
     summaries[chat_id] = plural(count_lines(content), 'line')
     respond(nil, { created = true, message = msg })
   end)

@@ -204,6 +204,25 @@ end
 
 -- True while process `pid` exists (a zombie counts as gone: an orphan's
 -- zombie may never be reaped in a container without a real init).
+-- Writes `text` to `path` (parent directories created).
+function M.write_file(path, text)
+  vim.fn.mkdir(vim.fn.fnamemodify(path, ':h'), 'p')
+  local f = assert(io.open(path, 'wb'))
+  f:write(text)
+  f:close()
+end
+
+-- The bytes of `path`, or nil when it does not exist.
+function M.read_file(path)
+  local f = io.open(path, 'rb')
+  if not f then
+    return nil
+  end
+  local s = f:read('*a')
+  f:close()
+  return s
+end
+
 function M.pid_alive(pid)
   if uv.kill(pid, 0) ~= 0 then
     return false

@@ -20,22 +20,7 @@ local function tools_model(calls, extra)
   return name
 end
 
-local function write_file(path, text)
-  vim.fn.mkdir(vim.fn.fnamemodify(path, ':h'), 'p')
-  local f = assert(io.open(path, 'wb'))
-  f:write(text)
-  f:close()
-end
-
-local function read_file(path)
-  local f = io.open(path, 'rb')
-  if not f then
-    return nil
-  end
-  local s = f:read('*a')
-  f:close()
-  return s
-end
+local write_file, read_file = h.write_file, h.read_file
 
 -- A fresh workspace, fake server and child; fails clearly when the backend
 -- does not run tool rounds yet.

@@ -5,22 +5,7 @@ local h = require('harness')
 local eq, ok = h.eq, h.ok
 local uv = vim.uv or vim.loop
 
-local function write_file(path, text)
-  vim.fn.mkdir(vim.fn.fnamemodify(path, ':h'), 'p')
-  local f = assert(io.open(path, 'wb'))
-  f:write(text)
-  f:close()
-end
-
-local function read_file(path)
-  local f = io.open(path, 'rb')
-  if not f then
-    return nil
-  end
-  local s = f:read('*a')
-  f:close()
-  return s
-end
+local write_file, read_file = h.write_file, h.read_file
 
 -- A child whose workspace root is a new temp dir (returned, symlinks resolved).
 local function setup(tools_opts)
