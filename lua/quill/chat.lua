@@ -507,9 +507,7 @@ local function submit(buf, you, prompt_lines)
     api.nvim_win_set_cursor(win, { answer + 1, 0 })
     s.cursor_set = { answer + 1, 0 }
   end
-  stream.start(s, state.history)
-  update_spinner(s)
-  s.timer = stream.start_timer(function()
+  stream.start_with_spinner(s, state.history, function()
     update_spinner(s)
   end)
   return s

@@ -441,9 +441,7 @@ function M.insert(instruction, opts)
     finish(s, o)
   end
   hold_map(buf, config.get().keymaps.cancel)
-  stream.start(s, { { role = 'user', content = prompt } })
-  update_spinner(s)
-  s.timer = stream.start_timer(function()
+  stream.start_with_spinner(s, { { role = 'user', content = prompt } }, function()
     update_spinner(s)
   end)
   return s

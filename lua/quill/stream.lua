@@ -177,6 +177,13 @@ end
 
 -- Sessions -------------------------------------------------------------------
 
+-- Starts session `s` on `messages` with its spinner: `tick` runs now and on every timer beat.
+function M.start_with_spinner(s, messages, tick)
+  M.start(s, messages)
+  tick()
+  s.timer = M.start_timer(tick)
+end
+
 -- A repeating timer calling fn() in the main loop every SPINNER_MS until stopped.
 function M.start_timer(fn)
   local timer = uv.new_timer()

@@ -204,6 +204,17 @@ end
 
 -- True while process `pid` exists (a zombie counts as gone: an orphan's
 -- zombie may never be reaped in a container without a real init).
+-- A new temporary directory (symlinks resolved), removed when the test ends.
+function M.temp_dir()
+  local dir = vim.fn.tempname()
+  vim.fn.mkdir(dir, 'p')
+  dir = (vim.uv or vim.loop).fs_realpath(dir)
+  M.cleanup(function()
+    vim.fn.delete(dir, 'rf')
+  end)
+  return dir
+end
+
 -- Writes `text` to `path` (parent directories created).
 function M.write_file(path, text)
   vim.fn.mkdir(vim.fn.fnamemodify(path, ':h'), 'p')

@@ -25,12 +25,7 @@ local write_file, read_file = h.write_file, h.read_file
 -- A fresh workspace, fake server and child; fails clearly when the backend
 -- does not run tool rounds yet.
 local function setup(model, opts)
-  local root = vim.fn.tempname()
-  vim.fn.mkdir(root, 'p')
-  root = uv.fs_realpath(root)
-  h.cleanup(function()
-    vim.fn.delete(root, 'rf')
-  end)
+  local root = h.temp_dir()
   -- model names that are not scenarios (notools-…) play `tools` too
   local url = e2e.start_fake({ '--scenario', 'tools' })
   local child = e2e.child(url, vim.tbl_deep_extend('force', { model = model, workspace_root = root }, opts or {}))

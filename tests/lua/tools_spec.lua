@@ -9,12 +9,7 @@ local write_file, read_file = h.write_file, h.read_file
 
 -- A child whose workspace root is a new temp dir (returned, symlinks resolved).
 local function setup(tools_opts)
-  local root = vim.fn.tempname()
-  vim.fn.mkdir(root, 'p')
-  root = uv.fs_realpath(root)
-  h.cleanup(function()
-    vim.fn.delete(root, 'rf')
-  end)
+  local root = h.temp_dir()
   local child = h.new_child()
   child.lua([[
     local root, tools_opts = ...

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "spawn.hpp"
+
 namespace quill::test {
 namespace {
 
@@ -38,25 +40,14 @@ BackendProcess::BackendProcess(std::vector<std::string> args,
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   stderr_path_ = temp_path("quill-backend-stderr");
 
-  std::vector<std::string> argv_store = {QUILL_BACKEND_PATH};
-  argv_store.insert(argv_store.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_store)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    int in = stdin_file ? ::open(stdin_file->c_str(), O_RDONLY) : in_pipe[0];
-    const int err = ::open(stderr_path_.c_str(), O_WRONLY | O_TRUNC);
-    if (in < 0 || err < 0) ::_exit(126);
-    ::dup2(in, 0);
-    ::dup2(out_pipe[1], 1);
-    ::dup2(err, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
+  std::vector<std::string> argv = {QUILL_BACKEND_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const int in = stdin_file ? ::open(stdin_file->c_str(), O_RDONLY | O_CLOEXEC) : in_pipe[0];
+  const int err = ::open(stderr_path_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (in < 0 || err < 0) throw std::runtime_error("cannot open the backend's stdin or stderr");
+  pid_ = spawn(std::move(argv), in, out_pipe[1], err);
+  if (stdin_file) ::close(in);
+  ::close(err);
   if (!stdin_file) {
     ::close(in_pipe[0]);
     in_fd_ = in_pipe[1];

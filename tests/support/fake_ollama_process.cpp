@@ -9,24 +9,16 @@
 
 #include <stdexcept>
 
+#include "spawn.hpp"
+
 namespace quill::test {
 
 FakeOllamaProcess::FakeOllamaProcess(std::vector<std::string> args) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  std::vector<std::string> argv_store = {QUILL_FAKE_OLLAMA_PATH, "--port", "0", "--quiet"};
-  argv_store.insert(argv_store.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_store)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    ::dup2(out[1], 1);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
+  std::vector<std::string> argv = {QUILL_FAKE_OLLAMA_PATH, "--port", "0", "--quiet"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_ = spawn(std::move(argv), -1, out[1], -1);
   ::close(out[1]);
   // First line: "listening on http://127.0.0.1:PORT".
   std::string line;
