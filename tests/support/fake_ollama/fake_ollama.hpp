@@ -17,7 +17,7 @@
 
 namespace fake_ollama {
 
-// The fixture directory compiled in (…/shared/fixtures/ollama); --fixtures overrides it.
+// The fixture directory compiled in (tests/fixtures/ollama); --fixtures overrides it.
 std::string default_fixtures_dir();
 
 struct Options {
