@@ -56,6 +56,14 @@ vim.keymap.set({ 'n', 'i', 'x' }, '<Plug>(quill-cancel)', function()
   require('quill').cancel()
 end, { desc = 'quill: stop the answers of this buffer, or all' })
 
+command('QuillReview', 'quill: go to the waiting review of a change (accept or reject it there)', function()
+  require('quill.review').jump()
+end)
+
+vim.keymap.set('n', '<Plug>(quill-review)', function()
+  require('quill.review').jump()
+end, { desc = 'quill: go to the waiting review of a change' })
+
 -- Highlight groups, as `default` links so colorschemes and users win; again
 -- after a colorscheme change (which clears them).
 local function highlights()

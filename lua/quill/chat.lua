@@ -124,6 +124,20 @@ local function set_keymaps(buf)
   end, 'quill: stop the answer')
 end
 
+-- Markdown ftplugins and treesitter still apply (filetype=markdown), but the regex highlighting
+-- is syntax/quillchat.vim: Neovim's markdown syntax includes all of HTML's and re-scans 50
+-- lines per change, which a streaming buffer pays on every redraw (see the README's figures).
+local function use_light_syntax(buf)
+  local ts = vim.treesitter and vim.treesitter.highlighter
+  if ts and ts.active and ts.active[buf] then
+    return -- the user's treesitter highlighting
+  end
+  if config.get().chat.syntax == 'markdown' then
+    return
+  end
+  vim.bo[buf].syntax = 'quillchat'
+end
+
 local function find_named_buffer()
   for _, b in ipairs(api.nvim_list_bufs()) do
     if api.nvim_buf_is_valid(b) and api.nvim_buf_get_name(b) == M.NAME then
@@ -142,6 +156,7 @@ local function create_buffer()
   vim.bo[buf].bufhidden = 'hide'
   vim.bo[buf].swapfile = false
   vim.bo[buf].filetype = 'markdown'
+  use_light_syntax(buf)
   set_keymaps(buf)
   reset_buffer(buf, state.history)
   return buf
@@ -205,12 +220,12 @@ end
 
 -- Streaming ------------------------------------------------------------------
 
--- Follow-scroll. Moving the cursor makes Neovim recompute the view (line
--- heights of the window), which costs more than an append, so the chat window
--- follows at most every FOLLOW_MS (a trailing timer catches up). The window
--- follows while its cursor is where we last put it or on the answer's last
--- line; a user who moved elsewhere is left alone until they come back.
-M.FOLLOW_MS = 20
+-- Follow-scroll. A cursor move fires CursorMoved (matchparen and friends) and
+-- makes Neovim recompute the view, so the chat window moves only when the end
+-- of the answer would leave it, at most once per rendered frame (stream.lua
+-- paces the sink). The window follows while its cursor is where we last put
+-- it or on the answer's last line; a user who moved elsewhere is left alone
+-- until they come back.
 
 -- Whether `win` follows session `s` whose answer ends on `row` (0-based).
 local function following(s, win, row)
@@ -219,45 +234,30 @@ local function following(s, win, row)
   return cursor[1] == row + 1 or (placed ~= nil and cursor[1] == placed[1] and cursor[2] == placed[2])
 end
 
+-- Whether line `row` (0-based) is shown whole in `win`.
+local function shown_whole(win, row)
+  return row + 1 <= vim.fn.line('w$', win) and row + 1 >= vim.fn.line('w0', win)
+end
+
 local function follow(s)
-  s.follow_at = uv.now()
   local win = chat_win()
   if not win then
     return
   end
   local row, col = s.writer:position()
-  if following(s, win, row) then
+  if following(s, win, row) and not shown_whole(win, row) then
     api.nvim_win_set_cursor(win, { row + 1, col })
     s.cursor_set = api.nvim_win_get_cursor(win) -- as clamped by Neovim
   end
 end
 
-local function follow_soon(s)
-  if s.follow_timer then
-    return -- a follow is already due
-  end
-  local wait = M.FOLLOW_MS - (uv.now() - (s.follow_at or 0))
-  if wait <= 0 then
-    follow(s)
-    return
-  end
-  s.follow_timer = uv.new_timer()
-  s.follow_timer:start(wait, 0, vim.schedule_wrap(function()
-    stream.stop_timer(s.follow_timer)
-    s.follow_timer = nil
-    if not s.detached and s.writer:valid() then
-      follow(s)
-    end
-  end))
-end
-
--- Per token: one set_text (plus a follow, at most every FOLLOW_MS).
+-- One rendered frame: one set_text, and a follow when the end left the window.
 local function sink(s, text)
   if s.detached or not s.writer:write(text) then
     return
   end
   s.after_block = false
-  follow_soon(s)
+  follow(s)
 end
 
 -- Tool call blocks ------------------------------------------------------------
@@ -310,7 +310,7 @@ local function write_block(s, text, group)
   w:write(text .. '\n\n')
   local mark = api.nvim_buf_set_extmark(w.buf, ns, row, 0, { end_row = row, end_col = #text, hl_group = group })
   s.after_block = true
-  follow_soon(s)
+  follow(s)
   return mark
 end
 
@@ -408,8 +408,7 @@ end
 
 local function finish(s, o)
   stream.stop_timer(s.timer)
-  stream.stop_timer(s.follow_timer)
-  s.timer, s.follow_timer = nil, nil
+  s.timer = nil
   if s.detached then
     return
   end
@@ -504,8 +503,10 @@ local function submit(buf, you, prompt_lines)
   state.turn = s
   local win = chat_win()
   if win then
-    api.nvim_win_set_cursor(win, { answer + 1, 0 })
-    s.cursor_set = { answer + 1, 0 }
+    -- on the header, not where the text goes in: an insertion at the cursor drags it along
+    -- (a CursorMoved for every new line); follow() moves it once the end leaves the window
+    api.nvim_win_set_cursor(win, { header + 1, 0 })
+    s.cursor_set = { header + 1, 0 }
   end
   stream.start_with_spinner(s, state.history, function()
     update_spinner(s)
@@ -583,7 +584,6 @@ function M.new()
   if s then
     s.detached = true
     stream.stop_timer(s.timer)
-    stream.stop_timer(s.follow_timer)
     stream.cancel(s)
     state.turn = nil
   end

@@ -34,6 +34,8 @@ local defaults = {
   chat = {
     position = 'right', -- left, right, top, bottom
     size = 80, -- columns (left/right) or lines (top/bottom)
+    -- 'light': quill's own markdown highlighting (cheap while streaming); 'markdown': Neovim's
+    syntax = 'light',
   },
   -- Tools the model may call in the chat (never in :QuillInsert). See :help quill-tools.
   tools = {
@@ -43,6 +45,17 @@ local defaults = {
     max_read_bytes = 204800, -- read_file cuts its content here (truncated)
     max_files = 1000, -- list_files returns at most this many paths (truncated)
     max_rounds = 8, -- model rounds that may call tools in one turn
+    max_edit_bytes = 1048576, -- edit_file refuses bigger files (before loading them)
+    -- Files whose path has a component matching one of these globs (case-insensitive) are
+    -- sensitive, like anything under .git and git-ignored files: read_file asks first
+    -- (deny_policy = 'ask') or refuses ('refuse'); list_files leaves them out.
+    deny = {
+      '.env*', '*.pem', '*.key', '*.p12', '*.pfx', '*.jks', '*.keystore', '*.kdbx',
+      'id_rsa*', 'id_dsa*', 'id_ecdsa*', 'id_ed25519*', '.ssh', '.gnupg', '.aws',
+      '.netrc', '_netrc', '.npmrc', '.pypirc', '.pgpass', '.htpasswd',
+      '.git-credentials', 'credentials*', 'secrets*',
+    },
+    deny_policy = 'ask', -- 'ask' or 'refuse'
   },
   -- Chat buffer keymaps; false disables one.
   keymaps = {
@@ -122,6 +135,18 @@ local function string_map(v)
   end
 end
 
+-- A list of globs for one path component: non-empty strings without '/' or control bytes.
+local function glob_list(v)
+  if type(v) ~= 'table' or (next(v) ~= nil and not vim.tbl_islist(v)) then
+    return 'must be a list of strings (got ' .. show(v) .. ')'
+  end
+  for i, pat in ipairs(v) do
+    if type(pat) ~= 'string' or pat == '' or pat:find('/', 1, true) or pat:find('[%z\1-\31\127]') then
+      return 'must be a list of file name globs without "/" (entry ' .. i .. ' is ' .. show(pat) .. ')'
+    end
+  end
+end
+
 local function key_or_false(v)
   if v ~= false and (type(v) ~= 'string' or v == '') then
     return 'must be a key sequence string or false (got ' .. show(v) .. ')'
@@ -141,7 +166,7 @@ local schema = {
   request_timeout_ms = is_pos_int,
   timeouts = { connect_ms = is_pos_int, first_byte_ms = is_pos_int, idle_ms = is_pos_int },
   workspace_root = optional(is_string),
-  chat = { position = one_of(POSITIONS), size = is_pos_int },
+  chat = { position = one_of(POSITIONS), size = is_pos_int, syntax = one_of({ 'light', 'markdown' }) },
   tools = {
     enabled = is_bool,
     auto_approve = is_bool,
@@ -149,6 +174,9 @@ local schema = {
     max_read_bytes = is_pos_int,
     max_files = is_pos_int,
     max_rounds = is_pos_int,
+    max_edit_bytes = is_pos_int,
+    deny = glob_list,
+    deny_policy = one_of({ 'ask', 'refuse' }),
   },
   keymaps = { send = key_or_false, send_insert = key_or_false, cancel = key_or_false },
 }
@@ -203,6 +231,10 @@ function M.setup(opts)
   opts = opts or {}
   check_unknown(opts, schema, '')
   local cfg = vim.tbl_deep_extend('force', vim.deepcopy(defaults), opts)
+  -- a list replaces the default list (deep_extend would merge an empty one into it)
+  if type(opts.tools) == 'table' and type(opts.tools.deny) == 'table' then
+    cfg.tools.deny = vim.deepcopy(opts.tools.deny)
+  end
   check_values(cfg, schema, '')
   current = cfg
   return cfg

@@ -54,6 +54,48 @@ local function chars(s)
   return s.chars
 end
 
+-- Frame pacing ---------------------------------------------------------------
+
+-- Views render at most once per FRAME_MS: text that arrives sooner after the
+-- last render waits (merged) for one timer per session, so editor work grows
+-- with frames, not tokens. After a quiet spell the next text renders at once.
+M.FRAME_MS = 16
+
+-- Render what session `s` received and has not rendered yet.
+local function render(s)
+  local n = s.unrendered
+  if n == 0 then
+    return
+  end
+  local parts = s.parts
+  local text = n == 1 and parts[#parts] or table.concat(parts, '', #parts - n + 1, #parts)
+  s.unrendered = 0
+  s.rendered_at = uv.now()
+  s.sink(text)
+end
+M.render = render
+
+local function render_soon(s)
+  if s.frame_due then
+    return
+  end
+  local wait = (s.rendered_at or -M.FRAME_MS) + M.FRAME_MS - uv.now()
+  if wait <= 0 then
+    return render(s)
+  end
+  s.frame_due = true
+  if not s.frame_timer then
+    s.frame_timer = uv.new_timer()
+    s.on_frame = vim.schedule_wrap(function()
+      s.frame_due = false
+      if sessions[s.id] == s then
+        render(s)
+      end
+    end)
+  end
+  s.frame_timer:start(wait, 0, s.on_frame)
+end
+
 -- Token dispatch -------------------------------------------------------------
 
 -- params = {chatId, text, merged?}: `merged` is how many notifications
@@ -73,7 +115,8 @@ local function on_token(params)
   s.deltas = s.deltas + (params.merged or 1)
   local parts = s.parts
   parts[#parts + 1] = text
-  s.sink(text)
+  s.unrendered = s.unrendered + 1
+  render_soon(s)
 end
 
 -- params = {chatId, call, status, message?}: the session renders it.
@@ -83,6 +126,7 @@ local function on_tool_call(params)
   end
   local s = sessions[params.chatId]
   if s and s.on_tool and type(params.call) == 'table' then
+    render(s) -- the text before the call shows above its block
     s.on_tool(params)
   end
 end
@@ -336,6 +380,9 @@ local function complete(s, err, result)
   if sessions[s.id] ~= s then
     return
   end
+  render(s) -- every token before the outcome
+  M.stop_timer(s.frame_timer)
+  s.frame_timer = nil
   sessions[s.id] = nil
   watch_keys()
   s.done_ns = uv.hrtime()
@@ -407,7 +454,7 @@ function M.start(s, messages)
   M.ensure_handler()
   s.id = s.id or M.next_id(s.kind)
   s.model = config.get().model
-  s.deltas, s.chars, s.counted, s.parts = 0, 0, 0, {}
+  s.deltas, s.chars, s.counted, s.parts, s.unrendered = 0, 0, 0, {}, 0
   s.start_ns = uv.hrtime()
   sessions[s.id] = s
   watch_keys()

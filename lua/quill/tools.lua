@@ -1,11 +1,17 @@
 -- The editor side of tool calls: the backend's `editor/*` requests (read,
--- list, edit, create) and the accept/reject prompt for changes.
+-- list, edit, create); changes and secret reads are asked about through
+-- quill.review.
 --
--- Safety: every path resolves (symlinks included) against the workspace root
--- and anything outside is refused before a byte is read or written. Refusals
--- are ToolFailed errors whose message the model reads as the tool result.
+-- Safety: a model's path is data, confined by quill.workspace (never expanded,
+-- control characters refused, symlinks resolved, nothing outside the root) before
+-- a byte is read or written; nothing is written under .git; sensitive reads ask
+-- first. Listings and git run without blocking the loop and are bounded; text
+-- sent back is valid UTF-8. Refusals are ToolFailed errors whose message the
+-- model reads as the tool result.
 local backend = require('quill.backend')
 local config = require('quill.config')
+local review = require('quill.review')
+local workspace = require('quill.workspace')
 local uv = vim.uv or vim.loop
 
 local M = {}
@@ -16,10 +22,14 @@ local TOOL_FAILED = backend.errors.ToolFailed
 local INVALID_PARAMS = backend.errors.InvalidParams
 local BINARY_PROBE = 8192 -- a NUL byte in this many leading bytes means binary
 local MAX_DISK_READ = 64 * 1024 * 1024 -- never slurp more than this from disk
+local MAX_PATTERN_BYTES = 512 -- list_files refuses longer patterns
 
-local accept_all = {} -- chatId -> true once the user chose "accept all"
+-- list_files without git walks the tree in slices of this many entries (the loop stays
+-- free between them) and stops after walk_max_entries (the listing is then truncated).
+M.walk_slice = 2000
+M.walk_max_entries = 200000
+
 local summaries = {} -- chatId -> one-line summary of the last result (for the chat block)
-local prompts = {} -- confirmations waiting to be shown, the first one is on screen
 local registered = false
 
 local function failed(msg)
@@ -30,86 +40,24 @@ local function bad_params(msg)
   return { code = INVALID_PARAMS, message = msg }
 end
 
+local quote = workspace.quote
+
 -- Paths ----------------------------------------------------------------------
 
-local function realpath(path)
-  return uv.fs_realpath(path)
-end
+local realpath = uv.fs_realpath
 
--- The workspace root with symlinks resolved.
-function M.root()
-  local root = backend.workspace_root()
-  return realpath(root) or root
-end
+M.root = workspace.root
 
-local function split_path(path)
-  local parts = {}
-  for part in path:gmatch('[^/]+') do
-    table.insert(parts, part)
-  end
-  return parts
-end
-
--- Collapse `.` and `..` without touching the disk (the result is absolute).
-local function normalize(path)
-  local out = {}
-  for _, part in ipairs(split_path(path)) do
-    if part == '..' then
-      table.remove(out)
-    elseif part ~= '.' then
-      table.insert(out, part)
-    end
-  end
-  return '/' .. table.concat(out, '/')
-end
-
-local function inside(root, path)
-  return path == root or path:sub(1, #root + 1) == root .. '/' or root == '/'
-end
-
--- Resolve `path` (relative to the root, or absolute) to a real absolute path
--- inside the workspace. For a path that does not exist yet, its nearest
--- existing parent is resolved and the rest appended. Returns real, rel or
--- nil, error.
+-- Resolve `path` inside the workspace (see workspace.resolve). Returns real, rel or
+-- nil, error (a JSON-RPC error table).
 function M.resolve(path)
   if type(path) ~= 'string' or path == '' then
     return nil, bad_params("'path' must be a non-empty string")
   end
-  local root = M.root()
-  local full = path
-  if full:sub(1, 1) == '~' then
-    full = vim.fn.expand(full)
-  end
-  if full:sub(1, 1) ~= '/' then
-    full = root .. '/' .. full
-  end
-  full = normalize(full)
-  local rest = {}
-  local probe = full
-  local real = realpath(probe)
-  while not real do
-    if uv.fs_lstat(probe) then
-      -- exists but cannot be resolved: a dangling or looping symlink
-      return nil, failed(("path '%s' cannot be resolved (a broken symlink?)"):format(path))
-    end
-    local parent = vim.fn.fnamemodify(probe, ':h')
-    table.insert(rest, 1, vim.fn.fnamemodify(probe, ':t'))
-    if parent == probe then
-      break
-    end
-    probe = parent
-    real = realpath(probe)
-  end
+  local real, rel = workspace.resolve(path)
   if not real then
-    return nil, failed(("path '%s' cannot be resolved"):format(path))
+    return nil, failed(rel)
   end
-  if #rest > 0 then
-    real = (real == '/' and '' or real) .. '/' .. table.concat(rest, '/')
-  end
-  if not inside(root, real) then
-    return nil, failed(("path '%s' is outside the workspace"):format(path))
-  end
-  local rel = real == root and '.' or real:sub(#root + 2)
   return real, rel
 end
 
@@ -268,6 +216,13 @@ local function check_string(params, key, non_empty)
   return v
 end
 
+local function as_error(err)
+  if type(err) == 'table' and err.code then
+    return err
+  end
+  return { code = backend.errors.InternalError, message = tostring(err) }
+end
+
 -- Run fn(params, respond, ctx); an error table it throws becomes the answer.
 local function guarded(fn)
   return function(params, respond, ctx)
@@ -275,13 +230,25 @@ local function guarded(fn)
       respond(bad_params('params must be an object'))
       return
     end
-    local ok, err = pcall(fn, params, respond, ctx or { on_cancel = function() end })
+    ctx = ctx or {}
+    ctx.on_cancel = ctx.on_cancel or function() end
+    ctx.cancelled = ctx.cancelled or function()
+      return false
+    end
+    local ok, err = pcall(fn, params, respond, ctx)
     if not ok then
-      if type(err) == 'table' and err.code then
-        respond(err)
-      else
-        respond({ code = backend.errors.InternalError, message = tostring(err) })
-      end
+      respond(as_error(err))
+    end
+  end
+end
+
+-- A callback that runs fn(...) later (after git, a walk slice, the user's choice) with
+-- the same guard: an error it throws becomes the answer.
+local function later(respond, fn)
+  return function(...)
+    local ok, err = pcall(fn, ...)
+    if not ok then
+      respond(as_error(err))
     end
   end
 end
@@ -327,122 +294,174 @@ local function text_of(path, real, missing)
   return nil, data
 end
 
-function M.read_file(params, respond)
+-- Ask before anything sensitive (under .git, on tools.deny, ignored by git) reaches the
+-- model; go() runs when it may. A refusal is the answer the model reads.
+local function with_consent(chat_id, rel, ctx, respond, go)
+  local function decide(reason)
+    if not reason then
+      go()
+      return
+    end
+    if config.get().tools.deny_policy == 'refuse' then
+      summaries[chat_id] = 'refused'
+      respond(failed(("%s is %s; reading it is refused (tools.deny_policy = 'refuse')"):format(quote(rel), reason)))
+      return
+    end
+    local lines = {
+      'The model asks to read ' .. rel .. ', which is ' .. reason .. '.',
+      'It may hold secrets (keys, passwords, tokens); its text would go to the model.',
+      'a: share it this once · r: refuse',
+    }
+    -- secret: never auto-approved, not even by "accept all" or tools.auto_approve
+    review.confirm(chat_id, 'quill: share ' .. rel .. ' with the model?', lines, ctx, later(respond, function(choice)
+      if choice == 'accept' then
+        go()
+      else
+        summaries[chat_id] = 'refused'
+        respond(failed('the user refused to share this file'))
+      end
+    end), { secret = true })
+  end
+  local reason = workspace.sensitive(rel)
+  if reason or rel == '.' then
+    decide(reason)
+    return
+  end
+  workspace.git(M.root(), { 'check-ignore', '-q', '--', rel }, later(respond, function(code)
+    if not ctx.cancelled() then
+      decide(code == 0 and 'ignored by git' or nil)
+    end
+  end))
+end
+
+function M.read_file(params, respond, ctx)
   local path = check_string(params, 'path', true)
   local first = check_int(params, 'startLine') or 1
   local last = check_int(params, 'endLine')
   if last and last < first then
     error(bad_params("'endLine' must not be less than 'startLine'"), 0)
   end
-  local real = resolve_or_throw(path)
-  local _, text = text_of(path, real)
-  local content = line_range(text, first, last)
-  local truncated
-  content, truncated = cap(content, config.get().tools.max_read_bytes)
-  local summary = plural(count_lines(content), 'line')
-  if truncated then
-    summary = summary .. ', truncated'
-  end
-  summaries[params.chatId or ''] = summary
-  respond(nil, { content = content, truncated = truncated })
+  local chat_id = params.chatId or ''
+  local real, rel = resolve_or_throw(path)
+  with_consent(chat_id, rel, ctx, respond, later(respond, function()
+    local _, text = text_of(path, real)
+    local max = config.get().tools.max_read_bytes
+    local content, truncated = cap(line_range(text, first, last), max)
+    -- the answer must be valid UTF-8 (a Latin-1 file, raw bytes in a buffer)
+    local replaced
+    content, replaced = workspace.to_utf8(content)
+    if #content > max then
+      content = cap(content, max)
+      truncated = true
+    end
+    local summary = plural(count_lines(content), 'line')
+    if replaced > 0 then
+      summary = summary .. ', invalid UTF-8 replaced'
+    end
+    if truncated then
+      summary = summary .. ', truncated'
+    end
+    summaries[chat_id] = summary
+    respond(nil, { content = content, truncated = truncated })
+  end))
 end
 
 -- editor/listFiles -------------------------------------------------------------
 
--- A Lua pattern for one glob segment: `*` any run, `?` one character.
-local function segment_pattern(seg)
-  local out = { '^' }
-  for ch in seg:gmatch('.') do
-    if ch == '*' then
-      table.insert(out, '.*')
-    elseif ch == '?' then
-      table.insert(out, '.')
-    else
-      table.insert(out, (ch:gsub('[%^%$%(%)%%%.%[%]%*%+%-%?]', '%%%0')))
-    end
-  end
-  table.insert(out, '$')
-  return table.concat(out)
-end
+M.glob = workspace.glob
 
--- A matcher for `pattern` over `/`-separated relative paths; `**` spans segments.
-function M.glob(pattern)
-  pattern = pattern:gsub('^%./', ''):gsub('/+', '/')
-  if pattern:sub(-1) == '/' then
-    pattern = pattern .. '**'
-  end
-  local segs = {}
-  for _, seg in ipairs(split_path(pattern)) do
-    table.insert(segs, seg == '**' and true or segment_pattern(seg))
-  end
-  local function match(parts, i, j)
-    if j > #segs then
-      return i > #parts
-    end
-    local seg = segs[j]
-    if seg == true then
-      for k = i, #parts + 1 do
-        if match(parts, k, j + 1) then
-          return true
-        end
-      end
-      return false
-    end
-    if i > #parts or not parts[i]:find(seg) then
-      return false
-    end
-    return match(parts, i + 1, j + 1)
-  end
-  return function(rel)
-    return match(split_path(rel), 1, 1)
-  end
-end
-
--- Workspace files from git (tracked + untracked, minus ignored), or nil when
--- the root is not in a git work tree.
-local function git_files(root)
-  if vim.fn.executable('git') ~= 1 then
-    return nil
-  end
-  local out = vim.fn.system({ 'git', '-C', root, 'ls-files', '--cached', '--others', '--exclude-standard', '-z' })
-  if vim.v.shell_error ~= 0 then
-    return nil
-  end
-  local files = {}
-  -- system() turns the NUL separators into \1
-  for name in out:gmatch('[^\1]+') do
-    table.insert(files, name)
-  end
-  return files
-end
-
-local function walk_files(root, limit)
-  local files = {}
-  local function walk(dir, prefix)
-    local handle = uv.fs_scandir(dir)
-    if not handle then
+-- Workspace files from git (tracked + untracked, minus ignored): cb(files, cut), or
+-- cb(nil) when git fails (not a work tree, no git, a timeout).
+local function git_files(root, cb)
+  workspace.git(root, { 'ls-files', '--cached', '--others', '--exclude-standard', '-z' }, function(code, out, cut)
+    if code ~= 0 then
+      cb(nil)
       return
     end
-    while #files < limit do
-      local name, kind = uv.fs_scandir_next(handle)
-      if not name then
-        break
-      end
-      local rel = prefix .. name
-      if kind == 'directory' then
-        if name ~= '.git' then
-          walk(dir .. '/' .. name, rel .. '/')
-        end
-      elseif kind == 'file' then
-        table.insert(files, rel)
-      end
+    if cut then
+      out = out:match('^(.*)%z') or '' -- drop the name cut in the middle
     end
-  end
-  walk(root, '')
-  return files
+    local files = {}
+    for name in out:gmatch('[^%z]+') do
+      table.insert(files, name)
+    end
+    cb(files, cut)
+  end)
 end
 
-function M.list_files(params, respond)
+-- The files under `root` (no .git, no symlinks), walked a slice at a time:
+-- cb(files, stopped) where stopped says the walk gave up at walk_max_entries; an
+-- error answers `respond`.
+local function walk_files(root, ctx, respond, cb)
+  local files, visited = {}, 0
+  local stack = { { dir = root, prefix = '' } }
+  local function step()
+    if ctx.cancelled() then
+      return
+    end
+    local budget = M.walk_slice
+    while #stack > 0 and budget > 0 do
+      local top = stack[#stack]
+      if top.handle == nil then
+        top.handle = uv.fs_scandir(top.dir) or false
+      end
+      local name, kind
+      if top.handle then
+        name, kind = uv.fs_scandir_next(top.handle)
+      end
+      if not name then
+        table.remove(stack)
+      else
+        budget = budget - 1
+        visited = visited + 1
+        if visited > M.walk_max_entries then
+          cb(files, true)
+          return
+        end
+        local rel = top.prefix .. name
+        if kind ~= 'file' and kind ~= 'directory' and kind ~= 'link' then
+          local st = uv.fs_lstat(top.dir .. '/' .. name)
+          kind = st and st.type
+        end
+        if kind == 'directory' then
+          if name:lower() ~= '.git' then
+            table.insert(stack, { dir = top.dir .. '/' .. name, prefix = rel .. '/' })
+          end
+        elseif kind == 'file' then
+          table.insert(files, rel)
+        end
+      end
+    end
+    if #stack == 0 then
+      cb(files, false)
+    else
+      vim.schedule(later(respond, step))
+    end
+  end
+  step()
+end
+
+-- The pattern as a relative glob, or an error for the model.
+local function check_pattern(pattern)
+  local problem = workspace.text_problem(pattern)
+  if problem then
+    error(failed(('pattern %s is refused: %s'):format(quote(pattern), problem)), 0)
+  end
+  if #pattern > MAX_PATTERN_BYTES then
+    error(failed(('pattern is refused: it is %d bytes, longer than %d'):format(#pattern, MAX_PATTERN_BYTES)), 0)
+  end
+  local root = M.root()
+  if pattern:sub(1, 1) == '/' or pattern:find('..', 1, true) then
+    local full = workspace.normalize(pattern:sub(1, 1) == '/' and pattern or (root .. '/' .. pattern))
+    if not workspace.inside(root, full) then
+      error(failed(('pattern %s is outside the workspace'):format(quote(pattern))), 0)
+    end
+    pattern = full:sub(#root + 2)
+  end
+  return pattern
+end
+
+function M.list_files(params, respond, ctx)
   local pattern = params.pattern
   if pattern == vim.NIL then
     pattern = nil
@@ -453,162 +472,66 @@ function M.list_files(params, respond)
   if pattern == '' then
     pattern = nil
   end
-  if pattern and (pattern:sub(1, 1) == '/' or pattern:find('%.%.')) then
-    local full = pattern:sub(1, 1) == '/' and pattern or (M.root() .. '/' .. pattern)
-    if not inside(M.root(), normalize(full)) then
-      error(failed(("pattern '%s' is outside the workspace"):format(pattern)), 0)
-    end
-    pattern = normalize(full):sub(#M.root() + 2)
-  end
+  pattern = pattern and check_pattern(pattern)
+  local chat_id = params.chatId or ''
   local root = M.root()
   local max = config.get().tools.max_files
-  local all = git_files(root) or walk_files(root, 100000)
   local match = pattern and M.glob(pattern) or function()
     return true
   end
-  local files = {}
-  for _, rel in ipairs(all) do
-    local first = rel:match('^[^/]+')
-    if first ~= '.git' and not rel:find('/.git/', 1, true) and match(rel) then
-      local stat = uv.fs_lstat(root .. '/' .. rel)
+  -- the cap applies to what matched; `stopped` (git or the walk gave up early) also
+  -- means there may be more
+  local function finish(candidates, stopped)
+    table.sort(candidates)
+    local files, truncated = {}, stopped
+    for _, rel in ipairs(candidates) do
+      local stat = uv.fs_lstat(root .. '/' .. rel) -- git lists deleted and symlinked paths
       if stat and stat.type == 'file' then
+        if #files == max then
+          truncated = true
+          break
+        end
         table.insert(files, rel)
       end
     end
+    summaries[chat_id] = plural(#files, 'file') .. (truncated and ', truncated' or '')
+    respond(nil, { files = files, truncated = truncated })
   end
-  table.sort(files)
-  local truncated = #files > max
-  if truncated then
-    files = { unpack(files, 1, max) }
-  end
-  summaries[params.chatId or ''] = plural(#files, 'file') .. (truncated and ', truncated' or '')
-  respond(nil, { files = files, truncated = truncated })
-end
-
--- Confirmation ------------------------------------------------------------------
-
-local show_next
-
-local function close_prompt(p)
-  if p.closed then
-    return
-  end
-  p.closed = true
-  if p.win and api.nvim_win_is_valid(p.win) then
-    api.nvim_win_close(p.win, true)
-  end
-  if p.buf and api.nvim_buf_is_valid(p.buf) then
-    pcall(api.nvim_buf_delete, p.buf, { force = true })
-  end
-  if p.prev_win and api.nvim_win_is_valid(p.prev_win) then
-    pcall(api.nvim_set_current_win, p.prev_win)
-  end
-end
-
--- Settle prompt `p` with `choice` ('accept', 'reject', 'all', 'cancel'), once.
-local function decide(p, choice)
-  if p.decided then
-    return
-  end
-  p.decided = true
-  for i, q in ipairs(prompts) do
-    if q == p then
-      table.remove(prompts, i)
-      break
-    end
-  end
-  close_prompt(p)
-  if choice == 'all' then
-    accept_all[p.chat_id] = true
-  end
-  if choice ~= 'cancel' then
-    local ok, err = pcall(p.on_choice, choice == 'all' and 'accept' or choice)
-    if not ok then
-      vim.notify('quill: ' .. tostring(err), vim.log.levels.ERROR)
-    end
-  end
-  vim.schedule(show_next)
-end
-
-local function open_prompt(p)
-  local buf = api.nvim_create_buf(false, true)
-  p.buf = buf
-  local help = 'a accept · r reject · A accept all in this chat · q reject'
-  local lines = { p.title, help, '' }
-  vim.list_extend(lines, p.lines)
-  api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-  vim.bo[buf].modifiable = false
-  vim.bo[buf].bufhidden = 'wipe'
-  vim.bo[buf].filetype = 'diff'
-  local width = math.max(40, math.min(vim.o.columns - 4, 100))
-  local height = math.max(3, math.min(vim.o.lines - 4, #lines))
-  p.prev_win = api.nvim_get_current_win()
-  p.win = api.nvim_open_win(buf, true, {
-    relative = 'editor',
-    width = width,
-    height = height,
-    row = math.max(0, math.floor((vim.o.lines - height) / 2) - 1),
-    col = math.max(0, math.floor((vim.o.columns - width) / 2)),
-    style = 'minimal',
-    border = 'rounded',
-  })
-  vim.wo[p.win].wrap = false
-  local function key(lhs, choice)
-    api.nvim_buf_set_keymap(buf, 'n', lhs, '', {
-      noremap = true,
-      nowait = true,
-      silent = true,
-      callback = function()
-        decide(p, choice)
-      end,
-    })
-  end
-  key('a', 'accept')
-  key('r', 'reject')
-  key('A', 'all')
-  key('q', 'reject')
-  key('<Esc>', 'reject')
-  -- closed some other way (:q, :bwipeout): a rejection
-  api.nvim_create_autocmd('BufWipeout', {
-    buffer = buf,
-    once = true,
-    callback = function()
-      if not p.decided then
-        vim.schedule(function()
-          decide(p, 'reject')
-        end)
+  -- keep what matches, a slice at a time (the loop stays free on a big tree)
+  local function filter(all, stopped)
+    local sensitive = workspace.sensitive_matcher()
+    local candidates, i = {}, 1
+    local function step()
+      if ctx.cancelled() then
+        return
       end
-    end,
-  })
-end
-
-show_next = function()
-  local p = prompts[1]
-  if p and not p.buf and not p.decided then
-    open_prompt(p)
+      local stop = math.min(#all, i + M.walk_slice * 5)
+      for k = i, stop do
+        local rel = all[k]
+        -- a name that is not text could not be asked for anyway (and would break the frame)
+        if match(rel) and not workspace.text_problem(rel) and not sensitive(rel) then
+          table.insert(candidates, rel)
+        end
+      end
+      i = stop + 1
+      if i > #all then
+        finish(candidates, stopped)
+      else
+        vim.schedule(later(respond, step))
+      end
+    end
+    step()
   end
-end
-
--- Ask the user about a change, unless auto-approved. on_choice('accept'|'reject')
--- runs once; a cancel (ctx) closes the prompt without calling it.
-function M.confirm(chat_id, title, lines, ctx, on_choice)
-  if config.get().tools.auto_approve or accept_all[chat_id] then
-    on_choice('accept')
-    return
-  end
-  local p = { chat_id = chat_id, title = title, lines = lines, on_choice = on_choice }
-  table.insert(prompts, p)
-  ctx.on_cancel(function()
-    decide(p, 'cancel')
-  end)
-  if #prompts == 1 then
-    show_next()
-  end
-end
-
--- The prompt on screen (tests, statuslines).
-function M.current_prompt()
-  return prompts[1]
+  git_files(root, later(respond, function(files, cut)
+    if ctx.cancelled() then
+      return
+    end
+    if files then
+      filter(files, cut)
+    else
+      walk_files(root, ctx, respond, later(respond, filter))
+    end
+  end))
 end
 
 -- Buffers -------------------------------------------------------------------------
@@ -629,8 +552,19 @@ local function load_buffer(real)
   return buf
 end
 
+-- mkdir -p for a resolved absolute path, with libuv (no Vim function sees the name).
+local function make_dirs(dir)
+  local path = ''
+  for _, part in ipairs(workspace.split(dir)) do
+    path = path .. '/' .. part
+    if not uv.fs_stat(path) then
+      uv.fs_mkdir(path, 493) -- 0755; a failure shows when the write fails
+    end
+  end
+end
+
 local function write_buffer(buf, real)
-  vim.fn.mkdir(vim.fn.fnamemodify(real, ':h'), 'p')
+  make_dirs(workspace.dirname(real))
   local ok, err = pcall(api.nvim_buf_call, buf, function()
     vim.cmd('silent noautocmd write')
   end)
@@ -671,10 +605,17 @@ local function occurrences(hay, needle)
   end
 end
 
-local function unified(old, new, rel)
+-- The unified diff of `old` -> `new` (whole texts), headed for `rel`. `offset` is
+-- added to the line numbers of each @@ header (a diff of a region of the file).
+local function unified(old, new, rel, offset)
   local diff = vim.diff(old, new, { result_type = 'unified', ctxlen = 3 })
   local lines = { '--- a/' .. rel, '+++ b/' .. rel }
   for _, l in ipairs(split(diff)) do
+    if offset and offset > 0 then
+      l = l:gsub('^@@ %-(%d+)(,?%d*) %+(%d+)', function(a, count, b)
+        return ('@@ -%d%s +%d'):format(tonumber(a) + offset, count, tonumber(b) + offset)
+      end)
+    end
     table.insert(lines, l)
   end
   if lines[#lines] == '' then
@@ -682,6 +623,39 @@ local function unified(old, new, rel)
   end
   return lines
 end
+
+local HUNK_CONTEXT = 3
+
+-- The diff of replacing bytes [s, e) of `text` with `new`, computed on the lines
+-- around the match only (a big file is not diffed whole).
+local function hunk_diff(text, s, e, new, rel)
+  -- the line starts before s, to step back HUNK_CONTEXT lines
+  local starts, pos = { 1 }, 1
+  while true do
+    local nl = text:find('\n', pos, true)
+    if not nl or nl >= s then
+      break
+    end
+    pos = nl + 1
+    table.insert(starts, pos)
+  end
+  local first_line = math.max(1, #starts - HUNK_CONTEXT)
+  local from = starts[first_line]
+  -- the end of the match's last line, then HUNK_CONTEXT more lines
+  local to, search = #text, e - 1
+  for _ = 0, HUNK_CONTEXT do
+    local nl = text:find('\n', search, true)
+    if not nl then
+      to = #text
+      break
+    end
+    to, search = nl, nl + 1
+  end
+  local old_region = text:sub(from, to)
+  local new_region = text:sub(from, s - 1) .. new .. text:sub(e, to)
+  return unified(old_region, new_region, rel, first_line - 1)
+end
+M._hunk_diff = hunk_diff
 
 -- Replace the bytes [s, e) (1-based offsets into `text`, the buffer's text)
 -- with `new` as one undo step.
@@ -720,12 +694,36 @@ local function save_if_configured(buf, real, msg)
   return msg
 end
 
+local function refuse_git_write(path, rel)
+  if workspace.in_git_dir(rel) then
+    error(failed(('%s is inside .git; quill never writes there'):format(quote(path))), 0)
+  end
+end
+
+-- The size of the file edit_file would change: its loaded buffer, else the disk.
+local function edit_size(real)
+  local buf = find_buffer(real)
+  if buf then
+    return api.nvim_buf_get_offset(buf, api.nvim_buf_line_count(buf))
+  end
+  local stat = uv.fs_stat(real)
+  return stat and stat.type == 'file' and stat.size or 0
+end
+
 function M.apply_edit(params, respond, ctx)
   local path = check_string(params, 'path', true)
   local old = check_string(params, 'oldText', true)
   local new = check_string(params, 'newText', false)
   local chat_id = params.chatId or ''
   local real, rel = resolve_or_throw(path)
+  refuse_git_write(path, rel)
+  -- before anything is read or loaded (BufRead, FileType, LSP would see it all)
+  local limit = config.get().tools.max_edit_bytes
+  local size = edit_size(real)
+  if size > limit then
+    error(failed(('%s is %d bytes, more than tools.max_edit_bytes (%d); edit_file refuses it'):format(
+      quote(path), size, limit)), 0)
+  end
   local buf, text = text_of(path, real, ' (use create_file for a new file)')
   if not buf then
     -- the edit goes through a buffer: it is one undo step and stays unsaved unless configured
@@ -740,9 +738,8 @@ function M.apply_edit(params, respond, ctx)
     error(failed(('old_text matches %d times in %s; include more context'):format(n, path)), 0)
   end
   local e = s + #old
-  local after = text:sub(1, s - 1) .. new .. text:sub(e)
   local tick = api.nvim_buf_get_changedtick(buf)
-  M.confirm(chat_id, 'quill: edit ' .. rel .. '?', unified(text, after, rel), ctx, function(choice)
+  review.confirm(chat_id, 'quill: edit ' .. rel .. '?', hunk_diff(text, s, e, new, rel), ctx, later(respond, function(choice)
     if choice ~= 'accept' then
       summaries[chat_id] = 'rejected'
       respond(nil, { applied = false, message = 'the user rejected this edit' })
@@ -767,7 +764,7 @@ function M.apply_edit(params, respond, ctx)
     msg = save_if_configured(buf, real, msg)
     summaries[chat_id] = ('%s replaced by %d'):format(plural(count_lines(old), 'line'), count_lines(new))
     respond(nil, { applied = true, message = msg })
-  end)
+  end))
 end
 
 -- editor/createFile ---------------------------------------------------------------
@@ -777,10 +774,11 @@ function M.create_file(params, respond, ctx)
   local content = check_string(params, 'content', false)
   local chat_id = params.chatId or ''
   local real, rel = resolve_or_throw(path)
-  local function exists()
-    return uv.fs_lstat(real) ~= nil or find_buffer(real) ~= nil
+  refuse_git_write(path, rel)
+  local function exists(where)
+    return uv.fs_lstat(where) ~= nil or find_buffer(where) ~= nil
   end
-  if exists() then
+  if exists(real) then
     error(failed(("'%s' already exists; use edit_file to change it"):format(path)), 0)
   end
   local lines = split(content)
@@ -791,13 +789,20 @@ function M.create_file(params, respond, ctx)
   end
   local preview = unified('', content, rel)
   preview[1] = '--- /dev/null'
-  M.confirm(chat_id, 'quill: create ' .. rel .. '?', preview, ctx, function(choice)
+  review.confirm(chat_id, 'quill: create ' .. rel .. '?', preview, ctx, later(respond, function(choice)
     if choice ~= 'accept' then
       summaries[chat_id] = 'rejected'
       respond(nil, { created = false, message = 'the user rejected creating this file' })
       return
     end
-    if exists() then
+    -- the tree may have changed while the review was open (a parent swapped for a
+    -- symlink): resolve and confine again, and write only where the user agreed to
+    local now = resolve_or_throw(path)
+    if now ~= real then
+      respond(failed(('%s now resolves to another place than the one reviewed; nothing was created'):format(quote(path))))
+      return
+    end
+    if exists(real) then
       respond(failed(("'%s' was created meanwhile"):format(path)))
       return
     end
@@ -810,7 +815,7 @@ function M.create_file(params, respond, ctx)
     msg = save_if_configured(buf, real, msg)
     summaries[chat_id] = plural(count_lines(content), 'line')
     respond(nil, { created = true, message = msg })
-  end)
+  end))
 end
 
 -- Registration ----------------------------------------------------------------------
@@ -839,9 +844,8 @@ function M.take_summary(chat_id)
   return s
 end
 
--- Forget the "accept all" choice of a chat.
-function M.forget(chat_id)
-  accept_all[chat_id] = nil
-end
+M.confirm = review.confirm
+M.current_prompt = review.current_prompt
+M.forget = review.forget
 
 return M

@@ -42,7 +42,7 @@ describe('chat buffer', function()
     eq(2, info.wins)
     eq(true, info.chat)
     eq({ '## You', '', 'Explain   this, please', '', '## Assistant', '', '' }, child.lua('return lines()'))
-    eq({ 7, 0 }, info.cursor, 'cursor waits on the answer line')
+    eq({ 5, 0 }, info.cursor, 'cursor waits on the answer header')
     eq('chat/send', child.lua('return reqs[1].method'))
     eq({ chatId = 'chat-1', model = 'llama3.2', messages = { { role = 'user', content = 'Explain   this, please' } } },
       child.lua('return params(1)'), 'no options, system or tools by default')
@@ -66,10 +66,35 @@ describe('chat buffer', function()
     eq(10, child.lua('return vim.api.nvim_win_get_height(0)'))
   end)
 
+  it('highlights with the light quillchat syntax, or markdown when asked', function()
+    local child = stub.child()
+    child.cmd('syntax on')
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', '# Title\n\nsome `code` and **bold**\n```lua\nx = 1\n```\n')]])
+    child.wait([[vim.api.nvim_buf_line_count(0) >= 12]])
+    local function group(row, col)
+      return child.lua('return vim.fn.synIDattr(vim.fn.synID(...), "name")', { row, col, 1 })
+    end
+    eq('markdown', child.lua('return vim.bo.filetype'))
+    eq('quillchat', child.lua('return vim.b.current_syntax'))
+    eq('quillchatHeader', group(1, 1))
+    eq('quillchatHeader', group(7, 1))
+    eq('quillchatCode', group(9, 7))
+    eq('quillchatBold', group(9, 20))
+    eq('quillchatFence', group(11, 1))
+    local other = stub.child()
+    other.cmd('syntax on')
+    other.lua([[require('quill').setup({ chat = { syntax = 'markdown' } })]])
+    other.cmd('QuillChat q')
+    eq('markdown', other.lua('return vim.b.current_syntax'))
+  end)
+
   it('appends multi-byte text and newlines from tokens exactly', function()
     local child = stub.child()
     child.cmd('QuillChat q')
     child.lua([[tok('chat-1', 'Grüße, ', '世界', '! 🚀\n', '\n', '- a\n- b', '', 'é', '\n\n```lua\nx = 1\n```')]])
+    -- the first token shows at once, the rest at the next frame
+    child.wait([[#lines(require('quill.chat').state().buf) == 14]])
     eq({ '## You', '', 'q', '', '## Assistant', '', 'Grüße, 世界! 🚀', '', '- a', '- bé', '', '```lua', 'x = 1', '```' },
       chat_lines(child))
     -- a token for another chat id is not ours
@@ -77,14 +102,14 @@ describe('chat buffer', function()
     eq('```', chat_lines(child)[14])
   end)
 
-  it('joins the tokens of one read batch into one append', function()
+  it('joins the tokens of one read batch into one append, and renders at most once per frame', function()
     local child = stub.child()
     child.cmd('QuillChat q')
     local r = child.lua([[
       local b = require('quill.backend')
-      local n = 0
+      _G.appends = 0
       local api_set = vim.api.nvim_buf_set_text
-      vim.api.nvim_buf_set_text = function(...) n = n + 1 return api_set(...) end
+      vim.api.nvim_buf_set_text = function(...) _G.appends = _G.appends + 1 return api_set(...) end
       local msgs = {}
       for _, t in ipairs({ 'a', 'b\n', 'c' }) do
         table.insert(msgs, { jsonrpc = '2.0', method = 'chat/token', params = { chatId = 'chat-1', text = t } })
@@ -92,13 +117,20 @@ describe('chat buffer', function()
       table.insert(msgs, { jsonrpc = '2.0', method = 'log', params = { level = 'info', message = 'x' } })
       table.insert(msgs, { jsonrpc = '2.0', method = 'chat/token', params = { chatId = 'chat-1', text = 'd' } })
       for _, m in ipairs(b._join_tokens(msgs)) do b._handle_message(m) end
-      vim.api.nvim_buf_set_text = api_set
-      return { n = n, status = require('quill').status().chats['chat-1'] }
+      return { n = _G.appends, status = require('quill').status().chats['chat-1'] }
     ]])
-    eq(2, r.n, 'one append for a, b, c and one for d')
+    eq(1, r.n, 'a, b, c at once: the stream was idle')
     eq(4, r.status.tokens, 'the merged pieces still count')
     eq(5, r.status.chars)
+    eq({ 'ab', 'c' }, { unpack(chat_lines(child), 7, 8) }, 'd waits for the next frame')
+    child.wait([[_G.appends == 2]])
     eq({ 'ab', 'cd' }, { unpack(chat_lines(child), 7, 8) })
+    -- a burst of separate notifications within one frame: one more append
+    child.lua([[for i = 1, 20 do tok('chat-1', tostring(i % 10)) end]])
+    child.wait([[_G.appends == 3]])
+    eq('cd12345678901234567890', chat_lines(child)[8])
+    vim.wait(100)
+    eq(3, child.lua('return _G.appends'), 'nothing left to render')
   end)
 
   it('joins only neighbouring tokens of the same chat, keeping the order', function()
@@ -122,13 +154,21 @@ describe('chat buffer', function()
   it('follows new text while the cursor is on the last line, not after the user moved up', function()
     local child = stub.child()
     child.cmd('QuillChat q')
+    child.lua([[
+      _G.moved = 0
+      vim.api.nvim_create_autocmd('CursorMoved', { callback = function() _G.moved = _G.moved + 1 end })
+    ]])
     child.lua([[tok('chat-1', 'one\ntwo\nthree')]])
-    child.wait('vim.deep_equal(vim.api.nvim_win_get_cursor(0), { 9, 4 })', 1000) -- followed to the end
     child.lua([[tok('chat-1', '\nfour')]])
-    child.wait('vim.api.nvim_win_get_cursor(0)[1] == 10', 1000)
-    -- many tokens in a burst: the cursor catches up (follow is throttled, not lost)
+    child.wait('vim.api.nvim_buf_line_count(0) == 10')
+    -- the end is on screen: the cursor stays on the answer's header, so no CursorMoved per token
+    eq({ 5, 0 }, child.lua('return vim.api.nvim_win_get_cursor(0)'))
+    eq(0, child.lua('return _G.moved'))
+    -- a burst that runs past the window: the cursor moves to the end, once per frame at most
     child.lua([[for i = 1, 50 do tok('chat-1', '\nline ' .. i) end]])
     child.wait('vim.api.nvim_win_get_cursor(0)[1] == 60', 1000)
+    eq(60, child.lua('return vim.fn.line("w$")'), 'window scrolled to the end')
+    ok(child.lua('return _G.moved') <= 2, 'at most one move per rendered frame')
     child.lua('vim.api.nvim_win_set_cursor(0, { 3, 0 })') -- the user goes up to re-read
     child.lua([[tok('chat-1', '\nfive\nsix')]])
     vim.wait(100)

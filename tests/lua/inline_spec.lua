@@ -157,6 +157,7 @@ describe(':QuillInsert', function()
     for i = 1, #answer do
       child.lua('tok("inline-1", ...)', { answer:sub(i, i) })
     end
+    child.wait([[lines()[3] == 'return y']])
     eq({ 'x', 'local y = 2', 'return y' }, lines(child), 'the closing fence is held back')
     child.lua([[answer(1, nil, done('inline-1', 'x'))]])
     eq({ 'x', 'local y = 2', 'return y' }, lines(child))

@@ -126,6 +126,8 @@ describe('chat with tools', function()
       note('chat-1', { name = 'delete_everything', arguments = {} }, 'failed', 'unknown tool: delete_everything')
       tok('chat-1', 'It is ', 'fine.')
     ]])
+    -- text arriving within a frame of the last render shows at the next frame
+    child.wait([[(function() local l = chat() return l[#l] == 'It is fine.' end)()]])
     eq({ 'Let me look.', '', '> read_file src/main.cpp — done', '', '> edit_file a.txt — rejected', '',
       '> delete_everything — failed: unknown tool: delete_everything', '', 'It is fine.' },
       { unpack(child.lua('return chat()'), 7) })
@@ -173,12 +175,13 @@ describe('chat with tools', function()
     child.lua([[answer(1, nil, { model = 'llama3.2', capabilities = { 'tools' } })]])
     child.lua([[
       local b = require('quill.backend')
-      b._write = function() return true end
-      local call = { name = 'read_file', arguments = { path = 'r.txt' } }
-      note('chat-1', call, 'requested')
+      _G.read_answered = false
+      b._write = function() _G.read_answered = true return true end
+      note('chat-1', { name = 'read_file', arguments = { path = 'r.txt' } }, 'requested')
       b._handle_message({ jsonrpc = '2.0', id = 1, method = 'editor/readFile', params = { chatId = 'chat-1', path = 'r.txt' } })
-      note('chat-1', call, 'done')
     ]])
+    child.wait('read_answered') -- a read answers asynchronously (it asks git first)
+    child.lua([[note('chat-1', { name = 'read_file', arguments = { path = 'r.txt' } }, 'done')]])
     eq('> read_file r.txt — done (3 lines)', child.lua('return chat()')[7])
   end)
 

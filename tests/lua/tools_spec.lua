@@ -1,66 +1,12 @@
--- quill.tools with a stubbed backend: editor/* requests go through the real
--- dispatch (backend._handle_message) and the answers are captured from
--- backend._write. The workspace is a fresh temp dir per test.
+-- quill.tools with a stubbed backend (see tools_child.lua); hostile input is in
+-- tools_hostile_spec.lua.
 local h = require('harness')
 local eq, ok = h.eq, h.ok
 local uv = vim.uv or vim.loop
 
 local write_file, read_file = h.write_file, h.read_file
-
--- A child whose workspace root is a new temp dir (returned, symlinks resolved).
-local function setup(tools_opts)
-  local root = h.temp_dir()
-  local child = h.new_child()
-  child.lua([[
-    local root, tools_opts = ...
-    require('quill').setup({ workspace_root = root, tools = tools_opts })
-    local b = require('quill.backend')
-    require('quill.tools').register()
-    _G.replies = {}
-    b._write = function(data)
-      local msg = vim.json.decode(data:match('\r\n\r\n(.*)$'))
-      _G.replies[msg.id] = msg
-      return true
-    end
-    _G.next_id = 0
-    -- send a backend->editor request; returns its id
-    _G.req = function(method, params)
-      _G.next_id = _G.next_id + 1
-      params.chatId = params.chatId or 'chat-1'
-      b._handle_message({ jsonrpc = '2.0', id = _G.next_id, method = method, params = params })
-      return _G.next_id
-    end
-    -- request and return its answer (nil while it waits)
-    _G.call = function(method, params)
-      local id = _G.req(method, params)
-      return _G.replies[id]
-    end
-    _G.cancel = function(id)
-      b._handle_message({ jsonrpc = '2.0', method = '$/cancelRequest', params = { id = id } })
-    end
-    _G.lines = function()
-      return vim.api.nvim_buf_get_lines(0, 0, -1, false)
-    end
-    _G.blines = function(buf)
-      return vim.api.nvim_buf_get_lines(buf, 0, -1, false)
-    end
-    _G.bufof = function(path)
-      return require('quill.tools')._find_buffer(path)
-    end
-    _G.float_count = function()
-      local n = 0
-      for _, w in ipairs(vim.api.nvim_list_wins()) do
-        if vim.api.nvim_win_get_config(w).relative ~= '' then n = n + 1 end
-      end
-      return n
-    end
-  ]], { root, tools_opts or vim.empty_dict() })
-  return child, root
-end
-
-local function call(child, method, params)
-  return child.lua('return call(...)', { method, params })
-end
+local tc = require('tools_child')
+local setup, call, answer = tc.setup, tc.call, tc.answer
 
 describe('tools: read_file', function()
   it('reads a loaded buffer (unsaved text) in preference to the disk', function()
@@ -194,7 +140,7 @@ describe('tools: edit_file', function()
     local id = child.lua([[return req('editor/applyEdit', { path = 'e.txt', oldText = 'two\n', newText = 'TWO\n2b\n' })]])
     eq(vim.NIL, child.lua('return replies[...] or vim.NIL', { id }), 'waits for the user')
     local float = child.lua([[
-      local buf = vim.api.nvim_get_current_buf()
+      local buf = require('quill.review').current_prompt().buf
       return { ft = vim.bo[buf].filetype, lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false), n = float_count() }
     ]])
     eq(1, float.n)
@@ -202,7 +148,7 @@ describe('tools: edit_file', function()
     ok(vim.tbl_contains(float.lines, '-two'), vim.inspect(float.lines))
     ok(vim.tbl_contains(float.lines, '+TWO'), vim.inspect(float.lines))
     ok(vim.tbl_contains(float.lines, '+++ b/e.txt'))
-    child.type('a')
+    answer(child, 'a')
     local r = child.lua('return replies[...]', { id }).result
     eq(true, r.applied)
     h.matches('^edited e.txt %(1 line replaced by 2%)', r.message)
@@ -224,18 +170,12 @@ describe('tools: edit_file', function()
       vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'alpha', 'beta' })
     ]], { root })
     local id = child.lua([[return req('editor/applyEdit', { path = 'e.txt', oldText = 'beta', newText = 'gamma' })]])
-    child.type('r')
+    answer(child, 'r')
     eq({ applied = false, message = 'the user rejected this edit' }, child.lua('return replies[...]', { id }).result)
     eq({ 'alpha', 'beta' }, child.lua('return lines()'))
     eq('e.txt', child.lua([[return vim.fn.expand('%:t')]]), 'focus is back in the previous window')
     id = child.lua([[return req('editor/applyEdit', { path = 'e.txt', oldText = 'beta', newText = 'gamma' })]])
-    child.type('q')
-    eq(false, child.lua('return replies[...]', { id }).result.applied)
-    id = child.lua([[return req('editor/applyEdit', { path = 'e.txt', oldText = 'beta', newText = 'gamma' })]])
-    child.type('<Esc>')
-    eq(false, child.lua('return replies[...]', { id }).result.applied)
-    id = child.lua([[return req('editor/applyEdit', { path = 'e.txt', oldText = 'beta', newText = 'gamma' })]])
-    child.type('a')
+    answer(child, 'a')
     eq({ 'alpha', 'gamma' }, child.lua('return lines()'))
   end)
 
@@ -243,14 +183,14 @@ describe('tools: edit_file', function()
     local child, root = setup()
     write_file(root .. '/e.txt', 'a\nb\nc\n')
     local id = child.lua([[return req('editor/applyEdit', { path = 'e.txt', oldText = 'a', newText = 'A' })]])
-    child.type('A')
+    answer(child, 'AA') -- accept-all asks once more
     eq(true, child.lua('return replies[...]', { id }).result.applied)
     eq(true, child.lua([[return call('editor/applyEdit', { path = 'e.txt', oldText = 'b', newText = 'B' }).result.applied]]))
     -- another chat still asks
     id = child.lua([[return req('editor/applyEdit', { chatId = 'chat-2', path = 'e.txt', oldText = 'c', newText = 'C' })]])
     eq(vim.NIL, child.lua('return replies[...] or vim.NIL', { id }))
     eq(1, child.lua('return float_count()'))
-    child.type('r')
+    answer(child, 'r')
     eq({ 'A', 'B', 'c' }, child.lua('return blines(bufof(...))', { root .. '/e.txt' }))
   end)
 
@@ -305,9 +245,9 @@ describe('tools: create_file', function()
   it('asks, then creates an unsaved buffer without touching the disk', function()
     local child, root = setup()
     local id = child.lua([[return req('editor/createFile', { path = 'new/dir/f.txt', content = 'l1\nl2\n' })]])
-    local shown = child.lua('return lines()')
+    local shown = child.lua('return prompt_lines()')
     ok(vim.tbl_contains(shown, '+l1'), vim.inspect(shown))
-    child.type('a')
+    answer(child, 'a')
     local r = child.lua('return replies[...]', { id }).result
     eq(true, r.created)
     local buf = child.lua('return bufof(...)', { root .. '/new/dir/f.txt' })
@@ -316,7 +256,8 @@ describe('tools: create_file', function()
     eq(false, child.lua('return vim.api.nvim_get_current_buf() == ...', { buf }), 'not displayed')
     -- rejected: nothing
     id = child.lua([[return req('editor/createFile', { path = 'g.txt', content = 'x' })]])
-    child.type('r')
+    child.wait('prompt_lines() ~= nil')
+    answer(child, 'r')
     eq(false, child.lua('return replies[...]', { id }).result.created)
     eq(vim.NIL, child.lua('return bufof(...) or vim.NIL', { root .. '/g.txt' }))
   end)
