@@ -8,6 +8,7 @@
 -- is shown as it is: wrapped, whitespace visible, invisible and bidirectional
 -- characters spelled out and flagged, lines wider than the window flagged.
 local config = require('quill.config')
+local utf8 = require('quill.utf8')
 
 local M = {}
 
@@ -18,6 +19,9 @@ local uv = vim.uv or vim.loop
 M.grace_ms = 300
 
 local MAX_WARNINGS = 8 -- flagged lines listed in the header; the rest are counted
+
+-- Preview lines shown (and sanitized, measured); the rest are counted, not shown.
+M.max_lines = 2000
 
 local ns = api.nvim_create_namespace('quill_review')
 
@@ -36,50 +40,82 @@ end
 
 -- Characters that would hide or disguise what is written: each is shown as
 -- <U+XXXX> and flagged. Patterns match whole UTF-8 sequences (lead bytes
--- never occur inside another character).
+-- never occur inside another character); invalid bytes are handled first.
 local FLAGGED = {
   { '[%z\1-\8\10-\31\127]', 'control char' }, -- C0 except tab, and DEL
   { '\194[\128-\159]', 'control char' }, -- C1
   { '\216\156', 'bidi' }, -- U+061C
   { '\226\128[\142\143\170-\174]', 'bidi' }, -- U+200E, U+200F, U+202A-U+202E
   { '\226\129[\166-\169]', 'bidi' }, -- U+2066-U+2069
+  { '\226\128[\168\169]', 'line separator' }, -- U+2028, U+2029
   { '\226\128[\139-\141]', 'zero-width' }, -- U+200B-U+200D
-  { '\226\129\160', 'zero-width' }, -- U+2060
+  { '\226\129[\160-\164]', 'zero-width' }, -- U+2060, invisible operators U+2061-U+2064
   { '\239\187\191', 'zero-width' }, -- U+FEFF
+  { '\194\173', 'invisible' }, -- U+00AD soft hyphen
+  { '\205\143', 'invisible' }, -- U+034F combining grapheme joiner
+  { '\225\160\142', 'invisible' }, -- U+180E Mongolian vowel separator
+  { '\225\133[\159\160]', 'invisible' }, -- U+115F, U+1160 Hangul fillers
+  { '\227\133\164', 'invisible' }, -- U+3164 Hangul filler
+  { '\239\190\160', 'invisible' }, -- U+FFA0 halfwidth Hangul filler
+  { '\239\184[\128-\143]', 'variation selector' }, -- U+FE00-U+FE0F
+  { '\243\160\132[\128-\191]', 'variation selector' }, -- U+E0100-U+E013F
+  { '\243\160[\133-\135][\128-\191]', 'variation selector' }, -- U+E0140-U+E01FF
+  { '\243\160[\128\129][\128-\191]', 'tag' }, -- U+E0000-U+E007F (invisible ASCII)
 }
-local ANY_FLAGGED = '[%z\1-\8\10-\31\127\194\216\226\239]' -- cheap pre-check
+local ANY_FLAGGED = '[%z\1-\8\10-\31\127\194\205\216\225\226\227\239\243]' -- cheap pre-check
+local MARK = '<[Ux]%+?%x+>' -- how a flagged character or byte is shown
 
 local function codepoint(bytes)
-  local b1, b2, b3 = bytes:byte(1, 3)
+  local b1, b2, b3, b4 = bytes:byte(1, 4)
   if #bytes == 1 then
     return b1
   elseif #bytes == 2 then
     return (b1 % 32) * 64 + b2 % 64
+  elseif #bytes == 3 then
+    return (b1 % 16) * 4096 + (b2 % 64) * 64 + b3 % 64
   end
-  return (b1 % 16) * 4096 + (b2 % 64) * 64 + b3 % 64
+  return (b1 % 8) * 262144 + (b2 % 64) * 4096 + (b3 % 64) * 64 + b4 % 64
 end
 
 -- `s` made safe to display, and the list of what was flagged in it
 -- ({ 'bidi U+202E', ... }, each kind and character once).
 local function sanitize(s)
   s = tostring(s)
-  if not s:find(ANY_FLAGGED) then
-    return s, {}
-  end
   local flags, seen = {}, {}
+  local function flag(f)
+    if not seen[f] then
+      seen[f] = true
+      table.insert(flags, f)
+    end
+  end
+  -- bytes that are no UTF-8 first (the patterns below assume whole sequences)
+  local bad = utf8.first_invalid(s)
+  if bad then
+    local parts, last = {}, 1
+    while bad do
+      local name = ('x%02X'):format(s:byte(bad))
+      flag('invalid UTF-8 ' .. name)
+      table.insert(parts, s:sub(last, bad - 1))
+      table.insert(parts, '<' .. name .. '>')
+      last = bad + 1
+      bad = utf8.first_invalid(s, last)
+    end
+    table.insert(parts, s:sub(last))
+    s = table.concat(parts)
+  end
+  if not s:find(ANY_FLAGGED) then
+    return s, flags
+  end
   for _, f in ipairs(FLAGGED) do
     s = s:gsub(f[1], function(c)
       local name = ('U+%04X'):format(codepoint(c))
-      local flag = f[2] .. ' ' .. name
-      if not seen[flag] then
-        seen[flag] = true
-        table.insert(flags, flag)
-      end
+      flag(f[2] .. ' ' .. name)
       return '<' .. name .. '>'
     end)
   end
   return s, flags
 end
+M._sanitize = sanitize
 
 local function prompt_width()
   return math.max(40, math.min(vim.o.columns - 4, 100))
@@ -105,8 +141,8 @@ local function build(p, width)
     }
   end
   local body, marks, warnings = {}, {}, {}
-  for i, line in ipairs(p.lines) do
-    local shown, flags = sanitize(line)
+  for i = 1, math.min(#p.lines, M.max_lines) do
+    local shown, flags = sanitize(p.lines[i])
     local w = vim.fn.strdisplaywidth(shown)
     if w > width then
       table.insert(flags, ('line wider than window: %d columns'):format(w))
@@ -133,6 +169,11 @@ local function build(p, width)
     rows[offset + i - 1] = flags
   end
   vim.list_extend(lines, body)
+  local more = math.max(0, #p.lines - M.max_lines) + p.more_lines
+  if more > 0 then
+    table.insert(lines, ('… %d more lines not shown — the whole text will be written'):format(more))
+    rows[#lines - 1] = { 'not shown' }
+  end
   return lines, rows, offset
 end
 
@@ -162,7 +203,7 @@ local function render(p)
     local line = lines[row + 1]
     local from = 1
     while true do
-      local s, e = line:find('<U%+%x%x%x%x>', from)
+      local s, e = line:find(MARK, from)
       if not s then
         break
       end
@@ -434,7 +475,8 @@ end
 -- Ask the user about a change, unless auto-approved. on_choice('accept'|'reject')
 -- runs once; a cancel (ctx) closes the prompt without calling it. opts.secret:
 -- a read of a file on the deny list, which neither accept-all nor
--- tools.auto_approve answers.
+-- tools.auto_approve answers; opts.more_lines: preview lines left out of `lines`.
+-- At most M.max_lines lines are shown.
 function M.confirm(chat_id, title, lines, ctx, on_choice, opts)
   local secret = type(opts) == 'table' and opts.secret == true
   if not secret and (config.get().tools.auto_approve or accept_all[chat_id]) then
@@ -447,6 +489,8 @@ function M.confirm(chat_id, title, lines, ctx, on_choice, opts)
     title = title,
     label = label,
     lines = type(lines) == 'table' and lines or {},
+    -- preview lines the caller left out (counted in the "not shown" line)
+    more_lines = type(opts) == 'table' and type(opts.more_lines) == 'number' and opts.more_lines or 0,
     on_choice = on_choice,
     secret = secret,
   }

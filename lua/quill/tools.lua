@@ -21,12 +21,13 @@ local api = vim.api
 local TOOL_FAILED = backend.errors.ToolFailed
 local INVALID_PARAMS = backend.errors.InvalidParams
 local BINARY_PROBE = 8192 -- a NUL byte in this many leading bytes means binary
-local MAX_DISK_READ = 64 * 1024 * 1024 -- never slurp more than this from disk
-local MAX_PATTERN_BYTES = 512 -- list_files refuses longer patterns
+local MAX_DISK_READ = 16 * 1024 * 1024 -- never slurp more than this from disk (a synchronous read)
+local MAX_PATTERN_BYTES = 256 -- list_files refuses longer patterns
+local DIFF_MAX_BYTES = 65536 -- bigger changes are shown as all removed, all added (xdiff: ~0.5 s a MiB)
 
--- list_files without git walks the tree in slices of this many entries (the loop stays
--- free between them) and stops after walk_max_entries (the listing is then truncated).
-M.walk_slice = 2000
+-- list_files works in slices of at most this long (the loop runs between them); without
+-- git, its walk of the tree stops after walk_max_entries (the listing is then truncated).
+M.slice_ns = 4e6
 M.walk_max_entries = 200000
 
 local summaries = {} -- chatId -> one-line summary of the last result (for the chat block)
@@ -129,10 +130,11 @@ local function is_binary(text)
   return text:sub(1, BINARY_PROBE):find('\0', 1, true) ~= nil
 end
 
--- Lines first..last (1-based, inclusive, clipped) of `text`, with their newlines.
+-- Lines first..last (1-based, inclusive, clipped) of `text`, with their newlines, and
+-- whether the range ran to the end of `text` (a cut text may hold more of it).
 local function line_range(text, first, last)
   if first <= 1 and not last then
-    return text
+    return text, true
   end
   local pos, line, start_pos = 1, 1, nil
   if first <= 1 then
@@ -141,24 +143,24 @@ local function line_range(text, first, last)
   while line < first do
     local nl = text:find('\n', pos, true)
     if not nl or nl == #text then
-      return ''
+      return '', true
     end
     pos = nl + 1
     line = line + 1
   end
   start_pos = start_pos or pos
   if not last then
-    return text:sub(start_pos)
+    return text:sub(start_pos), true
   end
   while line <= last do
     local nl = text:find('\n', pos, true)
     if not nl then
-      return text:sub(start_pos)
+      return text:sub(start_pos), true
     end
     pos = nl + 1
     line = line + 1
   end
-  return text:sub(start_pos, pos - 1)
+  return text:sub(start_pos, pos - 1), false
 end
 M._line_range = line_range
 
@@ -168,10 +170,13 @@ local function cap(text, max)
   if #text <= max then
     return text, false
   end
-  local cut = text:sub(1, max)
-  local nl = cut:match('.*()\n')
-  if nl and nl > max / 2 then
-    return cut:sub(1, nl), true
+  -- scan back from the cut for a newline, no further than the second half
+  -- (a pattern like '.*()\n' is quadratic on a long line)
+  local byte = string.byte
+  for nl = max, math.floor(max / 2) + 1, -1 do
+    if byte(text, nl) == 10 then
+      return text:sub(1, nl), true
+    end
   end
   local stop = max
   while stop > 0 and text:byte(stop + 1) and text:byte(stop + 1) >= 0x80 and text:byte(stop + 1) < 0xC0 do
@@ -264,8 +269,9 @@ end
 -- editor/readFile ------------------------------------------------------------
 
 -- The text of the file at `real`: its loaded buffer (unsaved changes included) and the buffer's
--- text, or nil and the text on disk. Errors the model can read for anything that is not a
--- readable text file; `missing` ends the not-found message.
+-- text, or nil and the text on disk (at most MAX_DISK_READ bytes; a third result says the
+-- file holds more). Errors the model can read for anything that is not a readable text
+-- file; `missing` ends the not-found message.
 local function text_of(path, real, missing)
   local buf = find_buffer(real)
   if buf then
@@ -284,20 +290,43 @@ local function text_of(path, real, missing)
   if stat.type ~= 'file' then
     error(failed(("'%s' is not a regular file"):format(path)), 0)
   end
-  local data, err = read_disk(real)
+  local data, err, size = read_disk(real)
   if not data then
     error(failed(("cannot read '%s': %s"):format(path, tostring(err))), 0)
   end
   if is_binary(data) then
     error(failed(("'%s' is a binary file"):format(path)), 0)
   end
-  return nil, data
+  return nil, data, size > #data
 end
 
--- Ask before anything sensitive (under .git, on tools.deny, ignored by git) reaches the
--- model; go() runs when it may. A refusal is the answer the model reads.
-local function with_consent(chat_id, rel, ctx, respond, go)
-  local function decide(reason)
+-- Why the file `rel` (resolved: `real`) may hold secrets (under .git, on tools.deny,
+-- ignored by git, or git could not tell), or nil: cb(reason) runs once, later unless
+-- the deny list or .git already answers.
+local function sensitive_reason(rel, real, ctx, respond, cb)
+  local reason = workspace.sensitive(rel)
+  if reason or rel == '.' then
+    cb(reason)
+    return
+  end
+  workspace.ignored(real, later(respond, function(state)
+    if ctx.cancelled() then
+      return
+    end
+    if state == 'ignored' then
+      cb('ignored by git')
+    elseif state == 'unknown' then
+      cb('in a git repository that could not say whether it ignores it')
+    else
+      cb(nil)
+    end
+  end))
+end
+
+-- Ask before anything sensitive reaches the model; go() runs when it may. A refusal
+-- is the answer the model reads.
+local function with_consent(chat_id, rel, real, ctx, respond, go)
+  sensitive_reason(rel, real, ctx, respond, function(reason)
     if not reason then
       go()
       return
@@ -321,17 +350,7 @@ local function with_consent(chat_id, rel, ctx, respond, go)
         respond(failed('the user refused to share this file'))
       end
     end), { secret = true })
-  end
-  local reason = workspace.sensitive(rel)
-  if reason or rel == '.' then
-    decide(reason)
-    return
-  end
-  workspace.git(M.root(), { 'check-ignore', '-q', '--', rel }, later(respond, function(code)
-    if not ctx.cancelled() then
-      decide(code == 0 and 'ignored by git' or nil)
-    end
-  end))
+  end)
 end
 
 function M.read_file(params, respond, ctx)
@@ -343,10 +362,14 @@ function M.read_file(params, respond, ctx)
   end
   local chat_id = params.chatId or ''
   local real, rel = resolve_or_throw(path)
-  with_consent(chat_id, rel, ctx, respond, later(respond, function()
-    local _, text = text_of(path, real)
+  with_consent(chat_id, rel, real, ctx, respond, later(respond, function()
+    local _, text, partial = text_of(path, real)
     local max = config.get().tools.max_read_bytes
-    local content, truncated = cap(line_range(text, first, last), max)
+    local range, to_end = line_range(text, first, last)
+    local content, truncated = cap(range, max)
+    -- a range running into the part of a huge file that was never read is cut too
+    local unread = partial == true and to_end
+    truncated = truncated or unread
     -- the answer must be valid UTF-8 (a Latin-1 file, raw bytes in a buffer)
     local replaced
     content, replaced = workspace.to_utf8(content)
@@ -358,7 +381,9 @@ function M.read_file(params, respond, ctx)
     if replaced > 0 then
       summary = summary .. ', invalid UTF-8 replaced'
     end
-    if truncated then
+    if unread then
+      summary = summary .. (', truncated (only the first %d MiB of the file are read)'):format(MAX_DISK_READ / 1048576)
+    elseif truncated then
       summary = summary .. ', truncated'
     end
     summaries[chat_id] = summary
@@ -370,76 +395,135 @@ end
 
 M.glob = workspace.glob
 
--- Workspace files from git (tracked + untracked, minus ignored): cb(files, cut), or
--- cb(nil) when git fails (not a work tree, no git, a timeout).
-local function git_files(root, cb)
-  workspace.git(root, { 'ls-files', '--cached', '--others', '--exclude-standard', '-z' }, function(code, out, cut)
-    if code ~= 0 then
-      cb(nil)
-      return
-    end
-    if cut then
-      out = out:match('^(.*)%z') or '' -- drop the name cut in the middle
-    end
-    local files = {}
-    for name in out:gmatch('[^%z]+') do
-      table.insert(files, name)
-    end
-    cb(files, cut)
-  end)
-end
-
--- The files under `root` (no .git, no symlinks), walked a slice at a time:
--- cb(files, stopped) where stopped says the walk gave up at walk_max_entries; an
--- error answers `respond`.
-local function walk_files(root, ctx, respond, cb)
-  local files, visited = {}, 0
-  local stack = { { dir = root, prefix = '' } }
-  local function step()
+-- Run step() until it returns true, then done(): in slices of at most M.slice_ns, the
+-- loop running between them (a timer, not vim.schedule: scheduled callbacks queued by
+-- a scheduled callback run in the same turn, with no timer or input between them).
+local function sliced(ctx, respond, step, done)
+  local function slice()
     if ctx.cancelled() then
       return
     end
-    local budget = M.walk_slice
-    while #stack > 0 and budget > 0 do
-      local top = stack[#stack]
-      if top.handle == nil then
-        top.handle = uv.fs_scandir(top.dir) or false
+    local deadline = uv.hrtime() + M.slice_ns
+    repeat
+      if step() then
+        done()
+        return
       end
-      local name, kind
-      if top.handle then
-        name, kind = uv.fs_scandir_next(top.handle)
-      end
-      if not name then
-        table.remove(stack)
-      else
-        budget = budget - 1
-        visited = visited + 1
-        if visited > M.walk_max_entries then
-          cb(files, true)
-          return
-        end
-        local rel = top.prefix .. name
-        if kind ~= 'file' and kind ~= 'directory' and kind ~= 'link' then
-          local st = uv.fs_lstat(top.dir .. '/' .. name)
-          kind = st and st.type
-        end
-        if kind == 'directory' then
-          if name:lower() ~= '.git' then
-            table.insert(stack, { dir = top.dir .. '/' .. name, prefix = rel .. '/' })
-          end
-        elseif kind == 'file' then
-          table.insert(files, rel)
-        end
-      end
+    until uv.hrtime() > deadline
+    vim.defer_fn(later(respond, slice), 0)
+  end
+  slice()
+end
+
+-- The names in `git ls-files -z` output, one per call (nil at the end); a name not
+-- ended by NUL was cut and is dropped.
+local function git_names(out)
+  local pos = 1
+  return function()
+    local nul = out:find('\0', pos, true)
+    while nul == pos do -- an empty name
+      pos = pos + 1
+      nul = out:find('\0', pos, true)
     end
-    if #stack == 0 then
-      cb(files, false)
-    else
-      vim.schedule(later(respond, step))
+    if not nul then
+      return nil
+    end
+    local name = out:sub(pos, nul - 1)
+    pos = nul + 1
+    return name
+  end
+end
+
+-- The files under `root` (no .git, no symlinks), one directory entry per call: a
+-- file's relative name, false for any other entry, nil at the end; `stopped()` says
+-- the walk gave up at walk_max_entries.
+local function tree_walker(root)
+  local stack, visited, stopped = { { dir = root, prefix = '' } }, 0, false
+  local function next_entry()
+    local top = stack[#stack]
+    if not top then
+      return nil
+    end
+    if top.handle == nil then
+      top.handle = uv.fs_scandir(top.dir) or false
+    end
+    local name, kind
+    if top.handle then
+      name, kind = uv.fs_scandir_next(top.handle)
+    end
+    if not name then
+      table.remove(stack)
+      return false
+    end
+    visited = visited + 1
+    if visited > M.walk_max_entries then
+      stack, stopped = {}, true
+      return nil
+    end
+    local rel = top.prefix .. name
+    if kind ~= 'file' and kind ~= 'directory' and kind ~= 'link' then
+      local st = uv.fs_lstat(top.dir .. '/' .. name)
+      kind = st and st.type
+    end
+    if kind == 'directory' then
+      if name:lower() ~= '.git' then
+        table.insert(stack, { dir = top.dir .. '/' .. name, prefix = rel .. '/' })
+      end
+      return false
+    end
+    return kind == 'file' and rel
+  end
+  return next_entry, function()
+    return stopped
+  end
+end
+
+-- The `max` smallest strings of those pushed (a max-heap: many matches are never
+-- sorted whole); sorted() gives them in order and whether any was left out.
+local function smallest(max)
+  local heap, n, more = {}, 0, false
+  local function swap(i, j)
+    heap[i], heap[j] = heap[j], heap[i]
+  end
+  local function push(s)
+    if n < max then
+      n = n + 1
+      heap[n] = s
+      local i = n
+      while i > 1 and heap[math.floor(i / 2)] < heap[i] do
+        swap(i, math.floor(i / 2))
+        i = math.floor(i / 2)
+      end
+      return
+    end
+    more = true
+    if s >= heap[1] then
+      return
+    end
+    heap[1] = s
+    local i = 1
+    while true do
+      local l, r, big = 2 * i, 2 * i + 1, i
+      if l <= n and heap[l] > heap[big] then
+        big = l
+      end
+      if r <= n and heap[r] > heap[big] then
+        big = r
+      end
+      if big == i then
+        return
+      end
+      swap(i, big)
+      i = big
     end
   end
-  step()
+  local function sorted()
+    table.sort(heap)
+    return heap, more
+  end
+  return push, sorted
 end
+M._smallest = smallest
 
 -- The pattern as a relative glob, or an error for the model.
 local function check_pattern(pattern)
@@ -475,62 +559,62 @@ function M.list_files(params, respond, ctx)
   pattern = pattern and check_pattern(pattern)
   local chat_id = params.chatId or ''
   local root = M.root()
-  local max = config.get().tools.max_files
   local match = pattern and M.glob(pattern) or function()
     return true
   end
-  -- the cap applies to what matched; `stopped` (git or the walk gave up early) also
-  -- means there may be more
-  local function finish(candidates, stopped)
-    table.sort(candidates)
-    local files, truncated = {}, stopped
-    for _, rel in ipairs(candidates) do
-      local stat = uv.fs_lstat(root .. '/' .. rel) -- git lists deleted and symlinked paths
-      if stat and stat.type == 'file' then
-        if #files == max then
-          truncated = true
-          break
-        end
-        table.insert(files, rel)
+  local sensitive = workspace.sensitive_matcher()
+  local push, sorted = smallest(config.get().tools.max_files)
+  -- filter before sorting: only matches are kept, and the cap applies to them
+  local function keep(rel, known_file)
+    -- a name that is not text could not be asked for anyway (and would break the frame)
+    if match(rel) and not workspace.text_problem(rel) and not sensitive(rel) then
+      local stat = not known_file and uv.fs_lstat(root .. '/' .. rel) -- git lists deleted and symlinked paths
+      if known_file or (stat and stat.type == 'file') then
+        push(rel)
       end
     end
+  end
+  -- `stopped`: git's output was cut or the walk gave up, so there may be more
+  local function finish(stopped)
+    local files, more = sorted()
+    local truncated = more or stopped
     summaries[chat_id] = plural(#files, 'file') .. (truncated and ', truncated' or '')
     respond(nil, { files = files, truncated = truncated })
   end
-  -- keep what matches, a slice at a time (the loop stays free on a big tree)
-  local function filter(all, stopped)
-    local sensitive = workspace.sensitive_matcher()
-    local candidates, i = {}, 1
-    local function step()
-      if ctx.cancelled() then
-        return
+  local function walk()
+    local next_entry, stopped = tree_walker(root)
+    sliced(ctx, respond, function()
+      local rel = next_entry()
+      if rel == nil then
+        return true
       end
-      local stop = math.min(#all, i + M.walk_slice * 5)
-      for k = i, stop do
-        local rel = all[k]
-        -- a name that is not text could not be asked for anyway (and would break the frame)
-        if match(rel) and not workspace.text_problem(rel) and not sensitive(rel) then
-          table.insert(candidates, rel)
-        end
+      if rel then
+        keep(rel, true)
       end
-      i = stop + 1
-      if i > #all then
-        finish(candidates, stopped)
-      else
-        vim.schedule(later(respond, step))
-      end
-    end
-    step()
+    end, function()
+      finish(stopped())
+    end)
   end
-  git_files(root, later(respond, function(files, cut)
+  -- tracked + untracked, minus ignored; without git (not a work tree, no git, a
+  -- timeout) the tree is walked
+  workspace.git(root, { 'ls-files', '--cached', '--others', '--exclude-standard', '-z' }, later(respond, function(code, out, cut)
     if ctx.cancelled() then
       return
     end
-    if files then
-      filter(files, cut)
-    else
-      walk_files(root, ctx, respond, later(respond, filter))
+    if code ~= 0 then
+      walk()
+      return
     end
+    local next_name = git_names(out)
+    sliced(ctx, respond, function()
+      local rel = next_name()
+      if not rel then
+        return true
+      end
+      keep(rel, false)
+    end, function()
+      finish(cut)
+    end)
   end))
 end
 
@@ -605,23 +689,50 @@ local function occurrences(hay, needle)
   end
 end
 
--- The unified diff of `old` -> `new` (whole texts), headed for `rel`. `offset` is
--- added to the line numbers of each @@ header (a diff of a region of the file).
+-- The lines of `text` (a final newline ends the last one), at most `max` of them, and
+-- how many more there are.
+local function head_lines(text, max)
+  local lines, pos, len = {}, 1, #text
+  while pos <= len and #lines < max do
+    local nl = text:find('\n', pos, true) or len + 1
+    lines[#lines + 1] = text:sub(pos, nl - 1)
+    pos = nl + 1
+  end
+  return lines, pos <= len and count_lines(text:sub(pos)) or 0
+end
+
+-- The unified diff of `old` -> `new` (whole texts), headed for `rel`, at most
+-- review.max_lines lines, and the number of diff lines left out. `offset` is added
+-- to the line numbers of each @@ header (a diff of a region of the file).
 local function unified(old, new, rel, offset)
-  local diff = vim.diff(old, new, { result_type = 'unified', ctxlen = 3 })
+  offset = offset or 0
   local lines = { '--- a/' .. rel, '+++ b/' .. rel }
-  for _, l in ipairs(split(diff)) do
-    if offset and offset > 0 then
-      l = l:gsub('^@@ %-(%d+)(,?%d*) %+(%d+)', function(a, count, b)
-        return ('@@ -%d%s +%d'):format(tonumber(a) + offset, count, tonumber(b) + offset)
-      end)
+  local max = review.max_lines - #lines
+  if #old + #new <= DIFF_MAX_BYTES then
+    local body, more = head_lines(vim.diff(old, new, { result_type = 'unified', ctxlen = 3 }), max)
+    for _, l in ipairs(body) do
+      if offset > 0 then
+        l = l:gsub('^@@ %-(%d+)(,?%d*) %+(%d+)', function(a, count, b)
+          return ('@@ -%d%s +%d'):format(tonumber(a) + offset, count, tonumber(b) + offset)
+        end)
+      end
+      table.insert(lines, l)
     end
-    table.insert(lines, l)
+    return lines, more
   end
-  if lines[#lines] == '' then
-    table.remove(lines)
+  -- too big for a minimal diff without a stall: every old line removed, every new one added
+  local a, b = count_lines(old), count_lines(new)
+  table.insert(lines, ('@@ -%d,%d +%d,%d @@'):format(offset + (a > 0 and 1 or 0), a, offset + (b > 0 and 1 or 0), b))
+  max = max - 1
+  local old_lines = head_lines(old, max)
+  for _, l in ipairs(old_lines) do
+    table.insert(lines, '-' .. l)
   end
-  return lines
+  local new_lines = head_lines(new, max - #old_lines)
+  for _, l in ipairs(new_lines) do
+    table.insert(lines, '+' .. l)
+  end
+  return lines, a + b - #old_lines - #new_lines
 end
 
 local HUNK_CONTEXT = 3
@@ -694,9 +805,32 @@ local function save_if_configured(buf, real, msg)
   return msg
 end
 
-local function refuse_git_write(path, rel)
+-- Nothing is written inside a git directory: `.git` (any case) or any directory that
+-- is one whatever its name (a bare repository, a renamed .git).
+local function refuse_git_write(path, rel, real)
   if workspace.in_git_dir(rel) then
     error(failed(('%s is inside .git; quill never writes there'):format(quote(path))), 0)
+  end
+  local git_dir = workspace.git_dir_above(real, M.root())
+  if git_dir then
+    error(failed(('%s is inside the git directory %s; quill never writes there'):format(
+      quote(path), quote(git_dir == M.root() and '.' or git_dir:sub(#M.root() + 2)))), 0)
+  end
+end
+
+-- A path naming a directory (`dir/`, `dir/.`) is no file to create or edit.
+local function refuse_directory_path(path)
+  if path:sub(-1) == '/' or path:match('^%.%.?$') or path:match('/%.%.?$') then
+    error(failed(('path %s names a directory; give the path of a file'):format(quote(path))), 0)
+  end
+end
+
+-- Model text bigger than tools.max_edit_bytes is refused before any work on it.
+local function refuse_big_text(key, text, tool)
+  local limit = config.get().tools.max_edit_bytes
+  if #text > limit then
+    error(failed(('%s is %d bytes, more than tools.max_edit_bytes (%d); %s refuses it: make smaller changes'):format(
+      key, #text, limit, tool)), 0)
   end
 end
 
@@ -710,13 +844,8 @@ local function edit_size(real)
   return stat and stat.type == 'file' and stat.size or 0
 end
 
-function M.apply_edit(params, respond, ctx)
-  local path = check_string(params, 'path', true)
-  local old = check_string(params, 'oldText', true)
-  local new = check_string(params, 'newText', false)
-  local chat_id = params.chatId or ''
-  local real, rel = resolve_or_throw(path)
-  refuse_git_write(path, rel)
+-- apply_edit once the path is known not to be sensitive.
+local function edit(path, old, new, chat_id, real, rel, ctx, respond)
   -- before anything is read or loaded (BufRead, FileType, LSP would see it all)
   local limit = config.get().tools.max_edit_bytes
   local size = edit_size(real)
@@ -739,7 +868,8 @@ function M.apply_edit(params, respond, ctx)
   end
   local e = s + #old
   local tick = api.nvim_buf_get_changedtick(buf)
-  review.confirm(chat_id, 'quill: edit ' .. rel .. '?', hunk_diff(text, s, e, new, rel), ctx, later(respond, function(choice)
+  local preview, more = hunk_diff(text, s, e, new, rel)
+  review.confirm(chat_id, 'quill: edit ' .. rel .. '?', preview, ctx, later(respond, function(choice)
     if choice ~= 'accept' then
       summaries[chat_id] = 'rejected'
       respond(nil, { applied = false, message = 'the user rejected this edit' })
@@ -764,6 +894,28 @@ function M.apply_edit(params, respond, ctx)
     msg = save_if_configured(buf, real, msg)
     summaries[chat_id] = ('%s replaced by %d'):format(plural(count_lines(old), 'line'), count_lines(new))
     respond(nil, { applied = true, message = msg })
+  end), { more_lines = more })
+end
+
+function M.apply_edit(params, respond, ctx)
+  local path = check_string(params, 'path', true)
+  local old = check_string(params, 'oldText', true)
+  local new = check_string(params, 'newText', false)
+  local chat_id = params.chatId or ''
+  refuse_directory_path(path)
+  refuse_big_text('old_text', old, 'edit_file')
+  refuse_big_text('new_text', new, 'edit_file')
+  local real, rel = resolve_or_throw(path)
+  refuse_git_write(path, rel, real)
+  -- a file that may hold secrets is refused before a byte of it is read, with the same
+  -- words whatever old_text is (its answers would tell the model what the file holds)
+  sensitive_reason(rel, real, ctx, respond, later(respond, function(reason)
+    if reason then
+      summaries[chat_id] = 'refused'
+      respond(failed(('%s is %s; edit_file refuses it (its answers could tell what it holds)'):format(quote(rel), reason)))
+      return
+    end
+    edit(path, old, new, chat_id, real, rel, ctx, respond)
   end))
 end
 
@@ -773,21 +925,17 @@ function M.create_file(params, respond, ctx)
   local path = check_string(params, 'path', true)
   local content = check_string(params, 'content', false)
   local chat_id = params.chatId or ''
+  refuse_directory_path(path)
+  refuse_big_text('content', content, 'create_file')
   local real, rel = resolve_or_throw(path)
-  refuse_git_write(path, rel)
+  refuse_git_write(path, rel, real)
   local function exists(where)
     return uv.fs_lstat(where) ~= nil or find_buffer(where) ~= nil
   end
   if exists(real) then
     error(failed(("'%s' already exists; use edit_file to change it"):format(path)), 0)
   end
-  local lines = split(content)
-  local eol = false
-  if #lines > 1 and lines[#lines] == '' then
-    table.remove(lines)
-    eol = true
-  end
-  local preview = unified('', content, rel)
+  local preview, more = unified('', content, rel)
   preview[1] = '--- /dev/null'
   review.confirm(chat_id, 'quill: create ' .. rel .. '?', preview, ctx, later(respond, function(choice)
     if choice ~= 'accept' then
@@ -797,14 +945,21 @@ function M.create_file(params, respond, ctx)
     end
     -- the tree may have changed while the review was open (a parent swapped for a
     -- symlink): resolve and confine again, and write only where the user agreed to
-    local now = resolve_or_throw(path)
+    local now, now_rel = resolve_or_throw(path)
     if now ~= real then
       respond(failed(('%s now resolves to another place than the one reviewed; nothing was created'):format(quote(path))))
       return
     end
+    refuse_git_write(path, now_rel, now)
     if exists(real) then
       respond(failed(("'%s' was created meanwhile"):format(path)))
       return
+    end
+    local lines = split(content)
+    local eol = false
+    if #lines > 1 and lines[#lines] == '' then
+      table.remove(lines)
+      eol = true
     end
     local buf = vim.fn.bufadd(real)
     vim.fn.bufload(buf)
@@ -815,7 +970,7 @@ function M.create_file(params, respond, ctx)
     msg = save_if_configured(buf, real, msg)
     summaries[chat_id] = plural(count_lines(content), 'line')
     respond(nil, { created = true, message = msg })
-  end))
+  end), { more_lines = more })
 end
 
 -- Registration ----------------------------------------------------------------------

@@ -8,83 +8,16 @@
 -- symlinks and confined, all with string code and libuv calls.
 local backend = require('quill.backend')
 local config = require('quill.config')
+local utf8 = require('quill.utf8')
 local uv = vim.uv or vim.loop
 
 local M = {}
 
 -- Text --------------------------------------------------------------------------
 
--- Length of the well-formed UTF-8 sequence starting at byte `i` of `s`, or nil.
-local function utf8_len(s, i)
-  local c = s:byte(i)
-  if c < 0x80 then
-    return 1
-  end
-  local n, min
-  if c >= 0xC2 and c <= 0xDF then
-    n, min = 2, 0x80
-  elseif c >= 0xE0 and c <= 0xEF then
-    n, min = 3, 0x800
-  elseif c >= 0xF0 and c <= 0xF4 then
-    n, min = 4, 0x10000
-  else
-    return nil
-  end
-  local cp = c % (2 ^ (7 - n))
-  for k = 1, n - 1 do
-    local b = s:byte(i + k)
-    if not b or b < 0x80 or b > 0xBF then
-      return nil
-    end
-    cp = cp * 64 + (b - 0x80)
-  end
-  if cp < min or cp > 0x10FFFF or (cp >= 0xD800 and cp <= 0xDFFF) then
-    return nil -- overlong, out of range or a surrogate
-  end
-  return n
-end
-
--- Calls visit(i, n) for each well-formed non-ASCII sequence (n bytes at i) and
--- visit(i, nil) for each invalid byte; ASCII runs are skipped with one find().
-local function scan_non_ascii(s, visit)
-  local i = s:find('[\128-\255]')
-  while i do
-    local n = utf8_len(s, i)
-    if visit(i, n) then
-      return
-    end
-    i = s:find('[\128-\255]', i + (n or 1))
-  end
-end
-
-function M.valid_utf8(s)
-  local valid = true
-  scan_non_ascii(s, function(_, n)
-    if not n then
-      valid = false
-      return true
-    end
-  end)
-  return valid
-end
-
--- `s` with each invalid byte replaced by U+FFFD; also the number replaced.
-function M.to_utf8(s)
-  local out, last, bad = {}, 1, 0
-  scan_non_ascii(s, function(i, n)
-    if not n then
-      table.insert(out, s:sub(last, i - 1))
-      table.insert(out, '\239\191\189')
-      last = i + 1
-      bad = bad + 1
-    end
-  end)
-  if bad == 0 then
-    return s, 0
-  end
-  table.insert(out, s:sub(last))
-  return table.concat(out), bad
-end
+-- `s` is valid UTF-8 / `s` with each invalid byte replaced by U+FFFD and the number replaced.
+M.valid_utf8 = utf8.valid
+M.to_utf8 = utf8.repair
 
 -- Why `s` cannot be a path or pattern (a control character: C0 with NUL and newline,
 -- DEL, C1; or invalid UTF-8), or nil when it is fine.
@@ -93,34 +26,38 @@ function M.text_problem(s)
   if c0 then
     return ('it contains a control character (byte 0x%02X)'):format(s:byte(c0))
   end
-  local problem
-  scan_non_ascii(s, function(i, n)
-    if not n then
-      problem = ('it is not valid UTF-8 (byte 0x%02X)'):format(s:byte(i))
-    elseif n == 2 and s:byte(i) == 0xC2 and s:byte(i + 1) <= 0x9F then
-      problem = ('it contains a control character (U+%04X)'):format(s:byte(i + 1))
-    end
-    return problem ~= nil
-  end)
-  return problem
+  local bad = utf8.first_invalid(s)
+  if bad then
+    return ('it is not valid UTF-8 (byte 0x%02X)'):format(s:byte(bad))
+  end
+  -- on valid UTF-8, 0xC2 is always a lead byte: U+0080-U+009F
+  local c1 = s:find('\194[\128-\159]')
+  if c1 then
+    return ('it contains a control character (U+%04X)'):format(s:byte(c1 + 1))
+  end
+  return nil
 end
 
 -- `s` fit for a message: control characters and invalid bytes shown as \xNN.
 function M.quote(s)
-  local out = s:gsub('[%z\1-\31\127]', function(ch)
+  local function hex(ch)
     return ('\\x%02X'):format(ch:byte())
-  end)
+  end
+  -- C1 controls (valid two-byte sequences) as their two bytes
+  local function plain(piece)
+    return (piece:gsub('[%z\1-\31\127]', hex):gsub('\194[\128-\159]', function(c1)
+      return hex(c1:sub(1, 1)) .. hex(c1:sub(2))
+    end))
+  end
   local parts, last = {}, 1
-  scan_non_ascii(out, function(i, n)
-    if not n or (n == 2 and out:byte(i) == 0xC2 and out:byte(i + 1) <= 0x9F) then
-      table.insert(parts, out:sub(last, i - 1))
-      for k = i, i + (n or 1) - 1 do
-        table.insert(parts, ('\\x%02X'):format(out:byte(k)))
-      end
-      last = i + (n or 1)
-    end
-  end)
-  table.insert(parts, out:sub(last))
+  local bad = utf8.first_invalid(s)
+  while bad do
+    table.insert(parts, plain(s:sub(last, bad - 1)))
+    table.insert(parts, hex(s:sub(bad, bad)))
+    last = bad + 1
+    bad = utf8.first_invalid(s, last)
+  end
+  table.insert(parts, plain(s:sub(last)))
   return "'" .. table.concat(parts) .. "'"
 end
 
@@ -267,9 +204,16 @@ local function match_bytes(p, s)
   return pi > np
 end
 
+-- The number of characters of a UTF-8 string.
+local function char_count(s)
+  local _, continuation = s:gsub('[\128-\191]', '')
+  return #s - continuation
+end
+
 -- A matcher for one path component (a file name) against glob `pattern` (no `/`).
--- The common shapes (literal, `abc*`, `*abc`) skip the general walk.
+-- The common shapes (literal, `abc*`, `*abc`, only `?` and `*`) skip the general walk.
 function M.name_matcher(pattern)
+  pattern = pattern:gsub('%*%*+', '*') -- `**` inside a segment is `*`
   local body = pattern:match('^([^*?]*)%*$')
   if body then
     return function(name)
@@ -287,6 +231,15 @@ function M.name_matcher(pattern)
       return name == pattern
     end
   end
+  if not pattern:find('[^*?]') then
+    -- `?*?`: at least (or, without `*`, exactly) that many characters
+    local _, need = pattern:gsub('%?', '')
+    local exact = not pattern:find('*', 1, true)
+    return function(name)
+      local n = char_count(name)
+      return n == need or (not exact and n > need)
+    end
+  end
   if not pattern:find('?', 1, true) then
     return function(name)
       return match_bytes(pattern, name)
@@ -299,16 +252,27 @@ function M.name_matcher(pattern)
 end
 
 -- A matcher for `pattern` over `/`-separated relative paths; `**` spans segments.
--- The path is run through the pattern as a set of states (an NFA), so the work is
--- at most (path segments x pattern segments) segment matches.
+-- The path is run through the pattern as a set of states (an NFA), and each distinct
+-- segment pattern is tried at most once per path component, so the work per path is
+-- at most (path components x distinct segments) segment matches plus the state steps.
 function M.glob(pattern)
   pattern = pattern:gsub('^%./', ''):gsub('/+', '/')
   if pattern:sub(-1) == '/' then
     pattern = pattern .. '**'
   end
-  local segs = {}
+  local segs, matchers, index = {}, {}, {} -- segs[j]: true for `**`, else an index into matchers
   for _, seg in ipairs(M.split(pattern)) do
-    table.insert(segs, seg == '**' and true or M.name_matcher(seg))
+    if seg == '**' then
+      if segs[#segs] ~= true then -- `**/**` is `**`
+        table.insert(segs, true)
+      end
+    else
+      if not index[seg] then
+        table.insert(matchers, M.name_matcher(seg))
+        index[seg] = #matchers
+      end
+      table.insert(segs, index[seg])
+    end
   end
   local n = #segs
   -- add the states reachable by letting `**` match no segment
@@ -323,13 +287,21 @@ function M.glob(pattern)
   return function(rel)
     local states = close({ [1] = true })
     for part in rel:gmatch('[^/]+') do
-      local nxt, any = {}, false
+      local nxt, any, seen = {}, false, {}
       for j = 1, n do
         if states[j] then
-          if segs[j] == true then
+          local k = segs[j]
+          if k == true then
             nxt[j], any = true, true
-          elseif segs[j](part) then
-            nxt[j + 1], any = true, true
+          else
+            local hit = seen[k]
+            if hit == nil then
+              hit = matchers[k](part)
+              seen[k] = hit
+            end
+            if hit then
+              nxt[j + 1], any = true, true
+            end
           end
         end
       end
@@ -347,15 +319,19 @@ end
 M.git_timeout_ms = 10000 -- a git that hangs gives up here (tests shorten it)
 M.git_max_output = 32 * 1024 * 1024 -- stdout kept from git; beyond it the output is cut
 
+local MAX_STDERR = 4096 -- stderr kept from git (enough to tell why it failed)
+
 -- Run `git -C root <args>` asynchronously without any program the repository
--- could configure (fsmonitor, hooks). cb(code, stdout, cut) runs once on the main
--- loop: code is nil when git could not start or timed out; cut is true when stdout
--- went past git_max_output (git is then stopped).
+-- could configure (fsmonitor, hooks). cb(code, stdout, cut, stderr) runs once on the
+-- main loop: code is nil when git could not start or timed out; cut is true when
+-- stdout went past git_max_output (git is then stopped).
 function M.git(root, args, cb)
   local argv = { '-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/dev/null', '-C', root }
   vim.list_extend(argv, args)
   local stdout = uv.new_pipe(false)
+  local stderr = uv.new_pipe(false)
   local chunks, size, cut, done = {}, 0, false, false
+  local err_text = ''
   local handle, timer
   local function finish(code)
     if done then
@@ -366,15 +342,17 @@ function M.git(root, args, cb)
       timer:stop()
       timer:close()
     end
-    if not stdout:is_closing() then
-      stdout:read_stop()
-      stdout:close()
+    for _, pipe in ipairs({ stdout, stderr }) do
+      if not pipe:is_closing() then
+        pipe:read_stop()
+        pipe:close()
+      end
     end
     if handle and not handle:is_closing() then
       handle:close()
     end
     vim.schedule(function()
-      cb(code, table.concat(chunks), cut)
+      cb(code, table.concat(chunks), cut, err_text)
     end)
   end
   local exited, eof, exit_code, timed_out = false, false, nil, false
@@ -384,17 +362,31 @@ function M.git(root, args, cb)
       finish(not timed_out and exit_code or nil)
     end
   end
-  handle = uv.spawn('git', { args = argv, stdio = { nil, stdout, nil }, hide = true }, function(code, signal)
+  -- messages in English: M.ignored reads one
+  local env = {}
+  for k, v in pairs(vim.fn.environ()) do
+    if k ~= 'LC_ALL' and k ~= 'LANGUAGE' then
+      table.insert(env, k .. '=' .. v)
+    end
+  end
+  table.insert(env, 'LC_ALL=C')
+  handle = uv.spawn('git', { args = argv, env = env, stdio = { nil, stdout, stderr }, hide = true }, function(code, signal)
     exited, exit_code = true, (signal == 0 or cut) and code or nil
     maybe_finish()
   end)
   if not handle then
     stdout:close()
+    stderr:close()
     vim.schedule(function()
-      cb(nil, '', false)
+      cb(nil, '', false, '')
     end)
     return
   end
+  stderr:read_start(function(err, data)
+    if not err and data and #err_text < MAX_STDERR then
+      err_text = (err_text .. data):sub(1, MAX_STDERR)
+    end
+  end)
   stdout:read_start(function(err, data)
     if err or not data then
       eof = true
@@ -422,6 +414,34 @@ function M.git(root, args, cb)
   end)
 end
 
+-- Is the file at `real` (absolute, resolved; it need not exist) ignored by the git
+-- repository it lies in? cb('ignored' | 'not ignored' | 'unknown'). git runs from the
+-- file's nearest existing directory, so a repository nested under the workspace (or
+-- under a root that is no repository) decides for its own files; a file in no
+-- repository is not ignored. The name is passed after `--` as `./name`: pathspec magic
+-- (`:!x`, `:(top)x`) and leading dashes stay literal. Anything else git answers
+-- (a timeout, an error, a crash) is 'unknown'.
+function M.ignored(real, cb)
+  local dir, name = M.dirname(real), M.basename(real)
+  while dir ~= '/' do
+    local st = uv.fs_stat(dir)
+    if st and st.type == 'directory' then
+      break
+    end
+    name = M.basename(dir) .. '/' .. name
+    dir = M.dirname(dir)
+  end
+  M.git(dir, { 'check-ignore', '-q', '--', './' .. name }, function(code, _, _, err)
+    if code == 0 then
+      cb('ignored')
+    elseif code == 1 or (code == 128 and err:find('not a git repository', 1, true)) then
+      cb('not ignored')
+    else
+      cb('unknown')
+    end
+  end)
+end
+
 -- Sensitive paths -------------------------------------------------------------------
 
 -- True when a component of `rel` is `.git` (any case: case-insensitive file systems).
@@ -435,6 +455,27 @@ function M.in_git_dir(rel)
     end
   end
   return false
+end
+
+-- The nearest directory from dirname(`real`) up to `root` that is a git directory
+-- whatever its name (a bare repository, `.git` renamed: a HEAD file with objects/
+-- and refs/ beside it), or nil.
+function M.git_dir_above(real, root)
+  local dir = M.dirname(real)
+  while M.inside(root, dir) do
+    local head = uv.fs_stat(dir .. '/HEAD')
+    if head and head.type == 'file' then
+      local objects, refs = uv.fs_stat(dir .. '/objects'), uv.fs_stat(dir .. '/refs')
+      if objects and objects.type == 'directory' and refs and refs.type == 'directory' then
+        return dir
+      end
+    end
+    if dir == root or dir == '/' then
+      break
+    end
+    dir = M.dirname(dir)
+  end
+  return nil
 end
 
 -- A function(rel) giving the tools.deny pattern that a component of `rel` matches

