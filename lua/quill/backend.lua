@@ -66,7 +66,7 @@ end
 -- Appends to the backend's log in its line format. Safe in uv callbacks:
 -- plain file I/O, no editor API.
 local function log_line(path, level, msg)
-  local fd = path and uv.fs_open(path, 'a', 420)
+  local fd = path and uv.fs_open(path, 'a', 384) -- 0600: it may hold what the model saw
   if not fd then
     return
   end
@@ -465,11 +465,11 @@ function M._on_read(p, err, chunk)
     maybe_finish(p)
     return
   end
-  local messages, errors = p.decoder:feed(chunk)
+  local messages, errors, undecodable = p.decoder:feed(chunk)
   for _, e in ipairs(errors) do
     log_line(p.log_file, 'warn', 'bad frame from backend: ' .. e)
   end
-  if #messages > 0 then
+  if #messages > 0 or #undecodable > 0 then
     vim.schedule(function()
       if #messages > 1 then
         messages = M._join_tokens(messages)
@@ -480,8 +480,37 @@ function M._on_read(p, err, chunk)
           log_line(p.log_file, 'error', 'dispatch failed: ' .. tostring(e))
         end
       end
+      for _, bad in ipairs(undecodable) do
+        M._handle_undecodable(bad, p)
+      end
     end)
   end
+end
+
+-- A frame from the backend that could not be decoded ({ id?, request, reason },
+-- see rpc Decoder:feed) fails what it belongs to at once, so nothing waits for
+-- a timeout (or, for chat/send, forever): our request with that id, or the
+-- backend's request (answered ParseError). Without an id the user is told.
+-- Main loop only. Exposed for tests.
+function M._handle_undecodable(bad, p)
+  p = p or proc
+  if bad.id ~= nil and bad.request then
+    M._write(rpc.encode({
+      jsonrpc = '2.0',
+      id = bad.id,
+      error = { code = M.errors.ParseError, message = 'the editor could not decode this request: ' .. bad.reason },
+    }), p)
+    return
+  end
+  local entry = bad.id ~= nil and pending[bad.id]
+  if entry and entry.proc == p then
+    complete(bad.id, {
+      code = M.errors.ParseError,
+      message = string.format("quill: the backend's answer to %s could not be decoded: %s", entry.method, bad.reason),
+    })
+    return
+  end
+  notify('quill: a message from the backend could not be decoded (' .. bad.reason .. '); see ' .. tostring(p and p.log_file))
 end
 
 -- stderr (uv context): every line goes to the log; the last one is kept for the crash message.
@@ -806,6 +835,11 @@ function M.stop()
     end
   end
   finish(p)
+end
+
+-- The current process record, for tests that feed M._on_read.
+function M._process()
+  return proc
 end
 
 function M.is_running()

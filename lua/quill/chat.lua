@@ -399,8 +399,9 @@ local function end_mark(o)
   if o.reason == 'length' then
     return '[stopped: length limit reached]', 'QuillCancelled'
   end
-  if o.reason == 'tool_limit' then
-    local note = o.note or 'too many rounds of tool calls'
+  -- limit: the answer or its thinking outgrew chat.max_answer_bytes; tool_limit: tools.max_rounds
+  if o.reason == 'limit' or o.reason == 'tool_limit' then
+    local note = o.note or (o.reason == 'limit' and 'the answer reached its size limit' or 'too many rounds of tool calls')
     return '[stopped: ' .. note:gsub('%s*\n%s*', ' ') .. ']', 'QuillCancelled'
   end
   return nil

@@ -36,6 +36,8 @@ local defaults = {
     size = 80, -- columns (left/right) or lines (top/bottom)
     -- 'light': quill's own markdown highlighting (cheap while streaming); 'markdown': Neovim's
     syntax = 'light',
+    -- A turn's answer, and separately its thinking, stop at this many bytes: [stopped: ...].
+    max_answer_bytes = 4194304,
   },
   -- Tools the model may call in the chat (never in :QuillInsert). See :help quill-tools.
   tools = {
@@ -166,7 +168,12 @@ local schema = {
   request_timeout_ms = is_pos_int,
   timeouts = { connect_ms = is_pos_int, first_byte_ms = is_pos_int, idle_ms = is_pos_int },
   workspace_root = optional(is_string),
-  chat = { position = one_of(POSITIONS), size = is_pos_int, syntax = one_of({ 'light', 'markdown' }) },
+  chat = {
+    position = one_of(POSITIONS),
+    size = is_pos_int,
+    syntax = one_of({ 'light', 'markdown' }),
+    max_answer_bytes = is_pos_int,
+  },
   tools = {
     enabled = is_bool,
     auto_approve = is_bool,

@@ -78,7 +78,11 @@ local function check_handshake(r, backend, version)
     r.error(string.format('no answer to initialize within %d ms; see the log %s (:QuillLog)', HANDSHAKE_MS, log))
     return nil
   elseif err then
-    r.error(string.format('initialize failed: %s; see the log %s (:QuillLog)', tostring(err.message), log))
+    local advice = nil
+    if tostring(err.message):find('host', 1, true) then
+      advice = { 'fix the host: setup({ host = ... }) or $OLLAMA_HOST' }
+    end
+    r.error(string.format('initialize failed: %s; see the log %s (:QuillLog)', tostring(err.message), log), advice)
     return nil
   end
   local info = type(result) == 'table' and result.serverInfo or {}
@@ -107,8 +111,19 @@ local function call(backend, method, params, ms)
   return err, result
 end
 
+-- A host as it may be shown: credentials (up to the last '@' after the scheme) become ***.
+function M.redact_host(host)
+  local start = (host:find('://', 1, true) or -2) + 3
+  local at = host:sub(start):match('^.*()@')
+  if not at then
+    return host
+  end
+  return host:sub(1, start - 1) .. '***' .. host:sub(start + at - 1)
+end
+
 local function host_of(cfg)
-  return cfg.host or vim.env.OLLAMA_HOST or 'http://127.0.0.1:11434'
+  local env = vim.env.OLLAMA_HOST
+  return M.redact_host(cfg.host or (env ~= '' and env) or 'http://127.0.0.1:11434')
 end
 
 local function strip(msg)

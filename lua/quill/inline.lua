@@ -378,6 +378,8 @@ local function finish(s, o)
   local chunks = { { ' ' .. stream.stats_text(s, o.stats), 'QuillStats' } }
   if o.status == 'cancelled' then
     table.insert(chunks, 1, { ' [cancelled]', 'QuillCancelled' })
+  elseif o.reason == 'limit' then -- the answer outgrew chat.max_answer_bytes
+    table.insert(chunks, 1, { ' [stopped: ' .. (o.note or 'size limit reached') .. ']', 'QuillCancelled' })
   elseif o.status == 'error' then
     local what = s.wrote and 'interrupted' or 'error'
     table.insert(chunks, 1, { (' [%s: %s]'):format(what, o.message), 'QuillError' })

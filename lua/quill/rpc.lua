@@ -1,8 +1,12 @@
 -- JSON-RPC 2.0 with LSP base framing (Content-Length). Pure: no process, no
 -- editor state, safe to call from libuv callbacks.
+local utf8 = require('quill.utf8')
+
 local M = {}
 
 M.MAX_BODY = 64 * 1024 * 1024
+-- Deepest nesting of arrays and objects in a message, as in the backend (protocol/README.md).
+M.MAX_DEPTH = 256
 -- Longest header section (terminator included), as in the backend.
 M.MAX_HEADER = 8 * 1024
 
@@ -11,10 +15,98 @@ local CL_PATTERN = '[Cc][Oo][Nn][Tt][Ee][Nn][Tt]%-[Ll][Ee][Nn][Gg][Tt][Hh]%s*:'
 local CL_KEEP = #'content-length:' - 1
 
 -- Frame one message table. Note: vim.json encodes an empty Lua table as `[]`;
--- pass vim.empty_dict() where an empty object is meant.
+-- pass vim.empty_dict() where an empty object is meant. Strings may hold any
+-- bytes (a buffer with raw Latin-1, say); the backend refuses a body that is not
+-- UTF-8, so each invalid byte becomes U+FFFD. JSON's own syntax is ASCII, so
+-- repairing the body repairs exactly the strings in it.
 function M.encode(msg)
-  local body = vim.json.encode(msg)
+  local body = utf8.repair(vim.json.encode(msg))
   return 'Content-Length: ' .. #body .. '\r\n\r\n' .. body
+end
+
+-- The outline of a JSON text, read without decoding it: the deepest nesting of
+-- arrays and objects, the top-level `id` (an integer or a string without
+-- escapes; nil if none) and whether the top level has a `method`. Linear; works
+-- on text that is too deep, not UTF-8 or not JSON at all (best effort).
+function M.outline(body)
+  local find, byte, sub = string.find, string.byte, string.sub
+  local depth, deepest, pos = 0, 0, 1
+  local id, has_method
+  while true do
+    local s = find(body, '[%[%]{}"]', pos)
+    if not s then
+      break
+    end
+    local c = byte(body, s)
+    if c == 34 then -- a string: skip it, escapes included
+      local e, backslashes = s, 0
+      repeat -- the closing quote: one not preceded by an odd run of backslashes
+        e = find(body, '"', e + 1, true)
+        if not e then
+          return deepest, id, has_method -- unterminated
+        end
+        backslashes = 0
+        while byte(body, e - 1 - backslashes) == 92 do
+          backslashes = backslashes + 1
+        end
+      until backslashes % 2 == 0
+      if depth == 1 and find(body, '^%s*:', e + 1) then -- a top-level key
+        local key = sub(body, s + 1, e - 1)
+        if key == 'method' then
+          has_method = true
+        elseif key == 'id' and id == nil then
+          local num = body:match('^%s*:%s*(%-?%d+)%s*[,}]', e + 1)
+          id = num and tonumber(num) or body:match('^%s*:%s*"([^"\\]*)"', e + 1)
+        end
+      end
+      pos = e + 1
+    else
+      if c == 91 or c == 123 then
+        depth = depth + 1
+        if depth > deepest then
+          deepest = depth
+        end
+      elseif depth > 0 then
+        depth = depth - 1
+      end
+      pos = s + 1
+    end
+  end
+  return deepest, id, has_method
+end
+
+-- Whether tables nest in `t` deeper than `limit` levels (`t` itself is level 1).
+local function nests_deeper(t, limit)
+  if limit <= 0 then
+    return true
+  end
+  for _, v in pairs(t) do
+    if type(v) == 'table' and nests_deeper(v, limit - 1) then
+      return true
+    end
+  end
+  return false
+end
+
+-- A decoded message table, or nil and why the body cannot be one. The depth is
+-- measured on the tables, which costs far less than scanning the bytes.
+local function decode_body(body)
+  local bad = utf8.first_invalid(body)
+  if bad then
+    return nil, string.format('it is not valid UTF-8 (byte 0x%02X at %d)', body:byte(bad), bad)
+  end
+  local ok, msg = pcall(vim.json.decode, body)
+  if not ok then
+    if M.outline(body) > M.MAX_DEPTH then -- vim.json stops at 1000 levels
+      return nil, 'it nests deeper than ' .. M.MAX_DEPTH .. ' levels'
+    end
+    return nil, 'it is not JSON: ' .. tostring(msg)
+  elseif type(msg) ~= 'table' or not body:find('^%s*{') then -- vim.json gives arrays as tables too
+    return nil, 'it is not a JSON object: ' .. body:sub(1, 80)
+  elseif nests_deeper(msg, M.MAX_DEPTH) then
+    return nil, 'it nests deeper than ' .. M.MAX_DEPTH .. ' levels'
+  end
+  return msg
 end
 
 local Decoder = {}
@@ -155,10 +247,13 @@ function Decoder:header(errors)
   return true
 end
 
--- Feed bytes; returns the list of decoded messages and the list of errors
--- (strings) found in this call. Both lists may be empty.
+-- Feed bytes; returns the list of decoded messages, the list of errors
+-- (strings, for the log) found in this call, and the list of bodies that framed
+-- correctly but could not be decoded, as { id?, request, reason } (id and
+-- request from M.outline: so the request they belong to can be failed). Each
+-- list may be empty.
 function Decoder:feed(chunk)
-  local messages, errors = {}, {}
+  local messages, errors, undecodable = {}, {}, {}
   if chunk and #chunk > 0 then
     table.insert(self.pending, chunk)
     self.pending_len = self.pending_len + #chunk
@@ -180,13 +275,13 @@ function Decoder:feed(chunk)
       self.pos = self.pos + self.need
       self.need = 0
       self.state = 'header'
-      local ok, msg = pcall(vim.json.decode, body)
-      if not ok then
-        table.insert(errors, 'body is not JSON: ' .. tostring(msg))
-      elseif type(msg) ~= 'table' then
-        table.insert(errors, 'body is not a JSON object: ' .. body:sub(1, 80))
-      else
+      local msg, why = decode_body(body)
+      if msg then
         table.insert(messages, msg)
+      else
+        table.insert(errors, 'undecodable message: ' .. why)
+        local _, id, has_method = M.outline(body)
+        table.insert(undecodable, { id = id, request = has_method == true, reason = why })
       end
     elseif state == 'skip' then
       if not self:skip() then
@@ -205,7 +300,7 @@ function Decoder:feed(chunk)
   if self.pos > #self.buf and self.pending_len == 0 then
     self.buf, self.pos = '', 1
   end
-  return messages, errors
+  return messages, errors, undecodable
 end
 
 -- Bytes held by the decoder (for tests: skipped bodies must not be stored).

@@ -256,6 +256,7 @@ end
 function M.params(chat_id, messages, tools)
   local cfg = config.get()
   local params = { chatId = chat_id, model = cfg.model, messages = messages }
+  params.maxAnswerBytes = cfg.chat.max_answer_bytes
   if tools then
     params.tools = true
     params.maxRounds = cfg.tools.max_rounds

@@ -2,11 +2,15 @@
 
 #include "backend_process.hpp"
 
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <fstream>
 #include <random>
+
+#include "fake_ollama_process.hpp"
+#include "util/json_depth.hpp"
 
 namespace quill::test {
 namespace {
@@ -127,6 +131,133 @@ TEST(BackendProcessTest, MalformedJsonGetsParseErrorAndServingContinues) {
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ((*reply)["error"]["code"], -32600);
   initialize(backend, 2);
+}
+
+std::string nested_arrays(std::size_t depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
+
+// Old code: the DOM of 100,000 nested arrays was copied and dumped recursively (SIGSEGV).
+TEST(BackendProcessTest, ADeeplyNestedMessageIsRefusedAndServingContinues) {
+  BackendProcess backend;
+  backend.write_raw(frame(R"({"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":)" +
+                          nested_arrays(100000) + "}}"));
+  auto reply = backend.read_message();
+  ASSERT_TRUE(reply.has_value()) << backend.stderr_text();
+  EXPECT_EQ((*reply)["error"]["code"], -32600);
+  EXPECT_TRUE((*reply)["id"].is_null());
+  EXPECT_NE((*reply)["error"]["message"].get<std::string>().find("deeper than 256"),
+            std::string::npos);
+  initialize(backend);
+  backend.write_raw(
+      frame(R"({"jsonrpc":"2.0","id":2,"method":"chat/send","params":{"chatId":"c","model":"m",)"
+            R"("messages":[{"role":"user","content":"hi"}],"options":{"stop":)" +
+            nested_arrays(100000) + "}}}"));
+  reply = backend.read_response(2);
+  ASSERT_TRUE(reply.has_value()) << backend.stderr_text();
+  EXPECT_EQ((*reply)["error"]["code"], -32600);
+  backend.request(3, "no/such");
+  reply = backend.read_response(3);
+  ASSERT_TRUE(reply.has_value()) << "the backend stopped serving";
+  EXPECT_EQ((*reply)["error"]["code"], -32601);
+  EXPECT_FALSE(backend.wait_exit(100ms).exited);
+}
+
+TEST(BackendProcessTest, MessagesThatAreNeitherRequestsNorResponsesGetInvalidRequest) {
+  BackendProcess backend;
+  initialize(backend);
+  backend.write_raw(frame(R"({"jsonrpc":"2.0","id":4})"));
+  auto reply = backend.read_message();
+  ASSERT_TRUE(reply.has_value()) << "no answer at all";
+  EXPECT_EQ((*reply)["id"], 4);
+  EXPECT_EQ((*reply)["error"]["code"], -32600);
+  // Both `method` and `result`: refused, not run (shutdown would have stopped the backend).
+  backend.write_raw(frame(R"({"jsonrpc":"2.0","id":5,"method":"shutdown","result":null})"));
+  reply = backend.read_message();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["id"], 5);
+  EXPECT_EQ((*reply)["error"]["code"], -32600);
+  backend.request(6, "no/such");
+  reply = backend.read_response(6);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["error"]["code"], -32601) << "the backend is not shutting down";
+}
+
+TEST(BackendProcessTest, InvalidUtf8IsAParseErrorToTheRequestsId) {
+  BackendProcess backend;
+  initialize(backend);
+  backend.write_raw(
+      frame("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"models/"
+            "show\",\"params\":{\"model\":\"caf\xe9\"}}"));
+  const auto reply = backend.read_message();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["id"], 7) << "so the editor fails that request at once";
+  EXPECT_EQ((*reply)["error"]["code"], -32700);
+}
+
+std::string url_encode(const std::string& s) {
+  char* out = curl_easy_escape(nullptr, s.data(), static_cast<int>(s.size()));
+  std::string encoded(out);
+  curl_free(out);
+  return encoded;
+}
+
+// A tool call whose arguments nest `depth` deep (an object of arrays), for the fake's `tools`.
+json deep_call(std::size_t depth) {
+  json arguments = json::array();
+  for (std::size_t i = 2; i < depth; ++i)
+    arguments = json::array({std::move(arguments)});
+  return json::array({{{"name", "read_file"}, {"arguments", {{"path", std::move(arguments)}}}}});
+}
+
+struct DeepTurn {
+  json response;
+  std::vector<std::string> bodies;  // every message of the turn, as the backend wrote it
+};
+
+DeepTurn run_deep_turn(std::size_t depth) {
+  FakeOllamaProcess fake;
+  BackendProcess backend;
+  backend.request(1, "initialize",
+                  {{"workspaceRoot", "/tmp"}, {"provider", {{"host", fake.url()}}}});
+  EXPECT_TRUE(backend.read_response(1).has_value());
+  const std::string model = "tools?calls=" + url_encode(deep_call(depth).dump());
+  backend.request(2, "chat/send",
+                  {{"chatId", "c"},
+                   {"model", model},
+                   {"tools", true},
+                   {"messages", json::array({{{"role", "user"}, {"content", "go"}}})}});
+  DeepTurn turn;
+  if (auto reply = backend.read_response(2, 10s)) turn.response = *reply;
+  for (const json& m : backend.seen())
+    turn.bodies.push_back(m.dump());
+  return turn;
+}
+
+// The arguments of a tool call are passed on deeper than they arrived (chat/toolCall, the
+// result's messages): a server value within its limit still yields messages within 256.
+TEST(BackendProcessTest, NoMessageTheBackendWritesNestsDeeperThanTheLimit) {
+  // The chunk nests 5 levels above the arguments.
+  const std::size_t deepest = util::kMaxProviderJsonDepth - 5;
+  const DeepTurn turn = run_deep_turn(deepest);
+  ASSERT_TRUE(turn.response.contains("result")) << turn.response;
+  bool saw_arguments = false;
+  for (const std::string& body : turn.bodies) {
+    EXPECT_LE(util::json_depth(body), util::kMaxJsonDepth) << body.substr(0, 200);
+    saw_arguments = saw_arguments || util::json_depth(body) > deepest;
+  }
+  EXPECT_TRUE(saw_arguments) << "the deep arguments were passed on";
+}
+
+TEST(BackendProcessTest, AServerValueDeeperThanItsLimitEndsTheTurnWithBadStream) {
+  const DeepTurn turn = run_deep_turn(util::kMaxProviderJsonDepth - 4);
+  ASSERT_TRUE(turn.response.contains("error")) << turn.response;
+  EXPECT_EQ(turn.response["error"]["data"]["kind"], "bad_stream");
+  EXPECT_NE(turn.response["error"]["message"].get<std::string>().find("deeper than"),
+            std::string::npos)
+      << turn.response;
+  for (const std::string& body : turn.bodies)
+    EXPECT_LE(util::json_depth(body), util::kMaxJsonDepth);
 }
 
 TEST(BackendProcessTest, BadHeadersAreReportedAndTheStreamResynchronises) {

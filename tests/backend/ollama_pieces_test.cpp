@@ -18,8 +18,8 @@ using nlohmann::json;
 
 std::string host(std::string_view spec) {
   std::string error;
-  auto url = ollama::parse_host(spec, &error);
-  return url ? *url : "ERROR: " + error;
+  auto endpoint = ollama::parse_host(spec, &error);
+  return endpoint ? endpoint->base_url : "ERROR: " + error;
 }
 
 TEST(HostTest, FollowsOllamaHostRules) {
@@ -38,13 +38,20 @@ TEST(HostTest, FollowsOllamaHostRules) {
   EXPECT_EQ(host("").rfind("ERROR", 0), 0u);
 }
 
+std::string resolved(const std::optional<std::string>& configured) {
+  std::string error;
+  auto endpoint = ollama::resolve_endpoint(configured, &error);
+  return endpoint ? endpoint->base_url : "ERROR: " + error;
+}
+
 TEST(HostTest, ConfiguredBeatsEnvironmentBeatsDefault) {
   ::setenv("OLLAMA_HOST", "0.0.0.0:7777", 1);
-  EXPECT_EQ(ollama::resolve_host(std::nullopt), "http://127.0.0.1:7777");
-  EXPECT_EQ(ollama::resolve_host(std::string("h:1")), "http://h:1");
-  ::setenv("OLLAMA_HOST", "ftp://nope", 1);
-  EXPECT_EQ(ollama::resolve_host(std::nullopt), ollama::kDefaultHost);
+  EXPECT_EQ(resolved(std::nullopt), "http://127.0.0.1:7777");
+  EXPECT_EQ(resolved(std::string("h:1")), "http://h:1");
+  EXPECT_EQ(resolved(std::string("")), "http://127.0.0.1:7777");
   ::unsetenv("OLLAMA_HOST");
+  EXPECT_EQ(resolved(std::nullopt), ollama::kDefaultHost);
+  EXPECT_EQ(ollama::resolve_host(std::string("h:1")), "http://h:1");
   EXPECT_EQ(ollama::resolve_host(std::nullopt), ollama::kDefaultHost);
 }
 

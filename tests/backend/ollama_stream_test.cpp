@@ -196,7 +196,9 @@ TEST(ChunkDecoderTest, ReportsWhatIsWrongWithABadLine) {
   EXPECT_TRUE(decoder.decode(R"({"message":{"content":5}})", chunk).has_value());
   EXPECT_TRUE(decoder.decode(R"({"done":"yes"})", chunk).has_value());
   EXPECT_TRUE(decoder.decode(R"({"message":{"content":"unterminated)", chunk).has_value());
-  EXPECT_TRUE(decoder.decode("{\"message\":{\"content\":\"bad \xff utf8\"}}", chunk).has_value());
+  // Invalid UTF-8 is repaired, not an error (bounds_test.cpp, ChunkDecoderUtf8Test).
+  EXPECT_FALSE(decoder.decode("{\"message\":{\"content\":\"bad \xff utf8\"}}", chunk).has_value());
+  EXPECT_EQ(chunk.content, "bad \xEF\xBF\xBD utf8");
 }
 
 TEST(ChunkDecoderTest, ErrorLinesAndErrorObjects) {

@@ -182,6 +182,80 @@ describe('backend process', function()
   end)
 end)
 
+describe('frames that cannot be decoded', function()
+  it('fail the pending request they answer at once, not by timeout', function()
+    local child = new_child()
+    start(child)
+    freeze(child.lua('return b.info().pid')) -- the real backend answers nothing meanwhile
+    child.lua([[
+      local function frame(body) return 'Content-Length: ' .. #body .. '\r\n\r\n' .. body end
+      _G.t0 = vim.loop.hrtime()
+      local deep = b.request('test/deep', nil, record('deep'))
+      local latin = b.request('test/latin', nil, record('latin'))
+      local text = b.request('test/text', nil, record('text'))
+      -- Deeper than vim.json's own limit (1000); the id comes after the deep part.
+      local nested = ('['):rep(1100) .. (']'):rep(1100)
+      b._on_read(b._process(), nil,
+        frame('{"error":{"code":1,"message":"x","data":' .. nested .. '},"id":' .. deep .. ',"jsonrpc":"2.0"}')
+          .. frame('{"id":' .. latin .. ',"jsonrpc":"2.0","result":{"content":"caf\233"}}')
+          .. frame('{"id":' .. text .. ',"jsonrpc":"2.0","result":{"content":'))
+    ]])
+    child.wait('res.deep ~= nil and res.latin ~= nil and res.text ~= nil', 1000)
+    local r = child.lua('return { res = res, ms = (vim.loop.hrtime() - t0) / 1e6, notes = notes }')
+    for key, why in pairs({ deep = 'deeper than 256', latin = 'not valid UTF%-8', text = 'not JSON' }) do
+      local err = r.res[key].err
+      ok(err, key .. ' failed')
+      eq(-32700, err.code, key)
+      h.matches("answer to test/" .. key .. " could not be decoded: it [^;]*" .. why, err.message)
+      eq(1, r.res[key].n)
+    end
+    ok(r.ms < 1000, 'failed after ' .. r.ms .. ' ms')
+    eq({}, r.notes, 'the callbacks carry the errors')
+  end)
+
+  it("answer the backend's request with ParseError, and tell the user when no id is found", function()
+    local child = new_child()
+    start(child)
+    child.lua([[
+      local function frame(body) return 'Content-Length: ' .. #body .. '\r\n\r\n' .. body end
+      _G.sent = {}
+      b._write = function(data)
+        table.insert(_G.sent, data)
+        return true
+      end
+      b._on_read(b._process(), nil,
+        frame('{"id":9,"jsonrpc":"2.0","method":"editor/readFile","params":{"path":' .. ('['):rep(300) .. (']'):rep(300) .. '}}')
+          .. frame('{"jsonrpc":"2.0","method":"chat/token","params":{"text":"\255"}}'))
+    ]])
+    child.wait('#sent == 1 and #notes == 1')
+    local msgs = require('quill.rpc').new_decoder():feed(table.concat(child.lua('return sent')))
+    eq(9, msgs[1].id)
+    eq(-32700, msgs[1].error.code)
+    h.matches('deeper than 256', msgs[1].error.message)
+    h.matches('could not be decoded %(it is not valid UTF%-8', child.lua('return notes[1].msg'))
+  end)
+
+  it('are never sent: invalid UTF-8 in params becomes U+FFFD and the backend reads the request', function()
+    local child = new_child()
+    start(child)
+    child.lua([[
+      _G.sent = {}
+      local write = b._write
+      b._write = function(data, p)
+        table.insert(_G.sent, data)
+        return write(data, p)
+      end
+      b.request('test/latin', { text = 'caf\233 na\239ve', ok = 'déjà vu' }, record('latin'))
+    ]])
+    -- Old code: the backend answered -32700 with a null id, and the request waited for its timeout.
+    child.wait('res.latin ~= nil', 2000)
+    eq(-32601, child.lua('return res.latin.err.code'), 'the backend decoded the request')
+    local msgs = require('quill.rpc').new_decoder():feed(table.concat(child.lua('return sent')))
+    eq('caf\239\191\189 na\239\191\189ve', msgs[1].params.text)
+    eq('déjà vu', msgs[1].params.ok)
+  end)
+end)
+
 describe('backend crash', function()
   it('fails pending requests, notifies once, restarts on the next request', function()
     local child = new_child()

@@ -26,7 +26,7 @@ describe('config', function()
     eq('info', cfg.log_level)
     eq(10000, cfg.request_timeout_ms)
     eq({ connect_ms = 5000, first_byte_ms = 300000, idle_ms = 60000 }, cfg.timeouts)
-    eq({ position = 'right', size = 80, syntax = 'light' }, cfg.chat)
+    eq({ position = 'right', size = 80, syntax = 'light', max_answer_bytes = 4194304 }, cfg.chat)
     eq({ send = '<CR>', send_insert = '<C-s>', cancel = '<C-c>' }, cfg.keymaps)
   end)
 

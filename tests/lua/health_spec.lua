@@ -56,6 +56,32 @@ describe(':checkhealth quill', function()
     ok(report:find('ollama serve', 1, true), 'says what to run:\n' .. report)
   end)
 
+  it('never shows the credentials of a host', function()
+    local tcp = uv.new_tcp()
+    tcp:bind('127.0.0.1', 0)
+    local port = tcp:getsockname().port
+    tcp:close()
+    local lines = checkhealth(h.backend_path(), { host = 'http://user:secret@127.0.0.1:' .. port })
+    local report = table.concat(lines, '\n')
+    eq(nil, report:find('secret', 1, true), report)
+    ok(find(lines, 'ERROR.*not reachable at http://127%.0%.0%.1:' .. port), report)
+    eq('https://***@example.com/x', require('quill.health').redact_host('https://u:p@ss@example.com/x'))
+    eq('***@h:1', require('quill.health').redact_host('u:secret@h:1'))
+    eq('http://h:1', require('quill.health').redact_host('http://h:1'))
+  end)
+
+  it('reports a host that does not parse as an ERROR naming it, never as another host', function()
+    for _, host in ipairs({ 'not a url with spaces', 'http://user:secret@[::1', 'ftp://x' }) do
+      local lines = checkhealth(h.backend_path(), { host = host })
+      local report = table.concat(lines, '\n')
+      local shown = host:gsub('user:secret', '***')
+      ok(find(lines, 'ERROR.*initialize failed:.*' .. vim.pesc("'" .. shown .. "'")), report)
+      ok(report:find('fix the host', 1, true), 'says what to fix:\n' .. report)
+      eq(nil, report:find('secret', 1, true), report)
+      eq(nil, report:find('11434', 1, true), 'no fallback to the default host:\n' .. report)
+    end
+  end)
+
   it('says to run ollama pull when the configured model is missing', function()
     local url = e2e.start_fake()
     local lines = checkhealth(h.backend_path(), { host = url, model = 'missing-model' })

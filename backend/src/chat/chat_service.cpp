@@ -1,6 +1,7 @@
 #include "chat/chat_service.hpp"
 
 #include "ollama/host.hpp"
+#include "util/json_access.hpp"
 #include "util/log.hpp"
 
 namespace quill::chat {
@@ -8,40 +9,84 @@ namespace {
 
 using rpc::json;
 
-json shape_tags(const json& tags) {
-  json models = json::array();
-  for (const auto& m : tags.value("models", json::array())) {
-    if (!m.is_object()) continue;
-    json out = {{"name", m.value("name", "")},
-                {"size", m.value("size", 0)},
-                {"modifiedAt", m.value("modified_at", "")}};
-    if (auto caps = m.find("capabilities"); caps != m.end() && caps->is_array()) {
-      out["capabilities"] = *caps;
-    }
-    if (auto details = m.find("details"); details != m.end() && details->is_object()) {
-      if (auto ctx = details->find("context_length");
-          ctx != details->end() && ctx->is_number_integer()) {
-        out["contextLength"] = *ctx;
-      }
-    }
-    models.push_back(std::move(out));
+// One /api/tags entry (at `where`) as a Model; nullopt, and `problem`, when it has a field of the
+// wrong type.
+std::optional<json> shape_model(const json& entry, const std::string& where, std::string* problem) {
+  util::JsonReader m(entry, where);
+  const auto name = m.required_string("name");
+  const auto size = m.count("size");
+  const auto modified_at = m.string("modified_at");
+  const auto capabilities = m.strings("capabilities");
+  std::optional<std::int64_t> context_length;
+  if (const json* details = m.object("details")) {
+    util::JsonReader d(*details, m.path("details"));
+    context_length = d.integer("context_length");
+    m.fail(d.problem());
   }
-  return {{"models", std::move(models)}};
-}
-
-json shape_show(const std::string& model, const json& show) {
-  json out = {{"model", model}, {"capabilities", show.value("capabilities", json::array())}};
-  if (auto info = show.find("model_info"); info != show.end() && info->is_object()) {
-    const std::string arch = info->value("general.architecture", "");
-    if (auto ctx = info->find(arch + ".context_length");
-        !arch.empty() && ctx != info->end() && ctx->is_number_integer()) {
-      out["contextLength"] = *ctx;
-    }
+  if (!m.ok()) {
+    *problem = m.problem();
+    return std::nullopt;
   }
+  json out = {
+      {"name", *name}, {"size", size.value_or(0)}, {"modifiedAt", modified_at.value_or("")}};
+  if (capabilities) out["capabilities"] = *capabilities;
+  if (context_length) out["contextLength"] = *context_length;
   return out;
 }
 
 }  // namespace
+
+std::optional<json> shape_tags(const json& tags, std::string* problem) {
+  util::JsonReader answer(tags);
+  const json* entries = answer.array("models");
+  if (!answer.ok()) {
+    *problem = answer.problem();
+    return std::nullopt;
+  }
+  json models = json::array();
+  if (entries == nullptr) return json{{"models", std::move(models)}};
+  for (std::size_t i = 0; i < entries->size(); ++i) {
+    // One odd entry must not hide the others: it is left out, and logged.
+    std::string bad;
+    if (auto model = shape_model((*entries)[i], "models[" + std::to_string(i) + "]", &bad)) {
+      models.push_back(std::move(*model));
+    } else {
+      QLOG(Warn) << "/api/tags: an entry left out: " << bad;
+    }
+  }
+  return json{{"models", std::move(models)}};
+}
+
+std::optional<json> shape_show(const std::string& model, const json& show, std::string* problem) {
+  util::JsonReader answer(show);
+  const auto capabilities = answer.strings("capabilities");
+  std::optional<std::int64_t> context_length;
+  if (const json* info = answer.object("model_info")) {
+    util::JsonReader fields(*info, "model_info");
+    if (const auto arch = fields.string("general.architecture"); arch && !arch->empty())
+      context_length = fields.integer(*arch + ".context_length");
+    answer.fail(fields.problem());
+  }
+  if (!answer.ok()) {
+    *problem = answer.problem();
+    return std::nullopt;
+  }
+  json out = {{"model", model},
+              {"capabilities", capabilities.value_or(std::vector<std::string>{})}};
+  if (context_length) out["contextLength"] = *context_length;
+  return out;
+}
+
+std::optional<json> shape_version(const std::string& host, const json& version,
+                                  std::string* problem) {
+  util::JsonReader answer(version);
+  const auto text = answer.string("version");
+  if (!answer.ok()) {
+    *problem = answer.problem();
+    return std::nullopt;
+  }
+  return json{{"version", text.value_or("")}, {"host", host}};
+}
 
 ChatService::ChatService(uv_loop_t* loop, rpc::Peer& peer, TokenCoalescer& tokens,
                          SettingsSource settings)
@@ -120,22 +165,33 @@ void ChatService::send(const json& params, rpc::Responder responder) {
 }
 
 void ChatService::call_json(http::HttpRequest request, std::string model, rpc::Responder responder,
-                            std::function<json(const json&)> shape) {
+                            Shape shape) {
   const std::uint64_t id = next_call_++;
   const std::string host = ollama::resolve_host(settings_().host);
   auto call = std::make_unique<ollama::JsonCall>(
       multi_, std::move(request), host, std::move(model),
       [this, id, responder, shape = std::move(shape)](
           std::optional<json> answer, std::optional<ollama::ProviderFailure> failure) {
-        if (answer) {
-          responder.reply(shape(*answer));
-        } else {
-          responder.fail({rpc::code::kProviderError,
-                          failure->message,
-                          {{"kind", failure->kind},
-                           {"message", failure->detail},
-                           {"partial", ""},
-                           {"messages", json::array()}}});
+        // From the transfer's end, inside a libuv callback: nothing may escape, and the request
+        // is answered whatever happens.
+        try {
+          std::string problem;
+          std::optional<json> result = answer ? shape(*answer, &problem) : std::nullopt;
+          if (result) {
+            responder.reply(std::move(*result));
+          } else {
+            if (answer) failure = ollama::bad_stream(problem);
+            responder.fail({rpc::code::kProviderError,
+                            failure->message,
+                            {{"kind", failure->kind},
+                             {"message", failure->detail},
+                             {"partial", ""},
+                             {"messages", json::array()}}});
+          }
+        } catch (const std::exception& e) {
+          QLOG(Error) << responder.method() << ": " << e.what();
+          responder.fail({rpc::code::kInternalError,
+                          "internal error in " + responder.method() + ": " + e.what(), nullptr});
         }
         if (auto it = calls_.find(id); it != calls_.end()) {
           retired_calls_.push_back(std::move(it->second));
@@ -174,16 +230,18 @@ void ChatService::show_model(const json& params, rpc::Responder responder) {
   }
   const std::string name = model->get<std::string>();
   http::HttpRequest request = request_for("POST", "/api/show");
-  request.body = json{{"model", name}}.dump();
-  call_json(std::move(request), name, std::move(responder),
-            [name](const json& show) { return shape_show(name, show); });
+  request.body = json{{"model", name}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  call_json(
+      std::move(request), name, std::move(responder),
+      [name](const json& show, std::string* problem) { return shape_show(name, show, problem); });
 }
 
 void ChatService::provider_version(rpc::Responder responder) {
   const std::string host = ollama::resolve_host(settings_().host);
-  call_json(request_for("GET", "/api/version"), "", std::move(responder), [host](const json& v) {
-    return json{{"version", v.value("version", "")}, {"host", host}};
-  });
+  call_json(request_for("GET", "/api/version"), "", std::move(responder),
+            [host](const json& version, std::string* problem) {
+              return shape_version(host, version, problem);
+            });
 }
 
 void ChatService::retire_turn(const std::string& chat_id) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,15 @@
 #include "uv/handle.hpp"
 
 namespace quill::chat {
+
+// Ollama's answers in the protocol's shapes: /api/tags as models/list's result, /api/show as
+// models/show's, /api/version as provider/version's. A field of the wrong type gives nullopt and
+// `problem` naming it, except in a tags entry: that entry is left out (and logged).
+std::optional<rpc::json> shape_tags(const rpc::json& tags, std::string* problem);
+std::optional<rpc::json> shape_show(const std::string& model, const rpc::json& show,
+                                    std::string* problem);
+std::optional<rpc::json> shape_version(const std::string& host, const rpc::json& version,
+                                       std::string* problem);
 
 class ChatService {
  public:
@@ -40,9 +50,11 @@ class ChatService {
   void list_models(rpc::Responder responder);
   void show_model(const rpc::json& params, rpc::Responder responder);
   void provider_version(rpc::Responder responder);
-  // Runs a JSON request; `shape` turns Ollama's answer into our result.
+  // Turns Ollama's answer into our result, or nullopt and the problem (a bad_stream error).
+  using Shape = std::function<std::optional<rpc::json>(const rpc::json&, std::string* problem)>;
+  // Runs a JSON request and answers `responder` with its shaped answer.
   void call_json(http::HttpRequest request, std::string model, rpc::Responder responder,
-                 std::function<rpc::json(const rpc::json&)> shape);
+                 Shape shape);
   http::HttpRequest request_for(const std::string& method, const std::string& path) const;
   // Finished objects are destroyed on a later loop turn: they finish from inside their own
   // callbacks.

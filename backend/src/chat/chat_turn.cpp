@@ -2,6 +2,7 @@
 
 #include "tools/catalogue.hpp"
 #include "util/log.hpp"
+#include "util/utf8.hpp"
 
 namespace quill::chat {
 namespace {
@@ -12,6 +13,12 @@ using std::chrono::milliseconds;
 
 constexpr int kMaxRoundsLimit = 64;
 constexpr const char* kCancelledResult = "cancelled by the user";
+
+std::string size_text(std::size_t bytes) {
+  if (bytes % (1024 * 1024) == 0) return std::to_string(bytes / (1024 * 1024)) + " MiB";
+  if (bytes % 1024 == 0) return std::to_string(bytes / 1024) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
 
 std::int64_t ns_to_ms(std::uint64_t ns) {
   return static_cast<std::int64_t>(ns / 1000000);
@@ -24,6 +31,23 @@ void add(ollama::ChatStats& total, const ollama::ChatStats& round) {
   total.prompt_eval_duration += round.prompt_eval_duration;
   total.eval_count += round.eval_count;
   total.eval_duration += round.eval_duration;
+}
+
+// A round's calls, typed (the chunk decoder accepted each; one that does not parse is left out,
+// as in assistant_message).
+std::vector<ollama::ToolCall> parse_calls(const std::vector<std::string>& raw_calls) {
+  std::vector<ollama::ToolCall> calls;
+  calls.reserve(raw_calls.size());
+  for (const auto& raw : raw_calls) {
+    std::string problem;
+    if (auto call = ollama::parse_tool_call(raw, &problem)) calls.push_back(std::move(*call));
+  }
+  return calls;
+}
+
+std::string too_many_calls() {
+  return "too many tool calls in one round (limit " + std::to_string(kMaxToolCallsPerRound) +
+         "); this call was not run";
 }
 
 json tool_message(const std::string& name, const std::optional<std::string>& id,
@@ -79,6 +103,7 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
   const json* think = nullptr;
   const json* tools = nullptr;
   const json* rounds = nullptr;
+  const json* max_answer = nullptr;
   const bool ok =
       optional_field(params, "system", &system, error, "a string",
                      [](const json& j) { return j.is_string(); }) &&
@@ -88,24 +113,25 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
                      [](const json& j) { return j.is_boolean(); }) &&
       optional_field(params, "tools", &tools, error, "a boolean",
                      [](const json& j) { return j.is_boolean(); }) &&
-      optional_field(
-          params, "maxRounds", &rounds, error, "an integer from 1 to 64", [](const json& j) {
-            return j.is_number_integer() && j.get<int>() >= 1 && j.get<int>() <= kMaxRoundsLimit;
-          });
+      optional_field(params, "maxRounds", &rounds, error, "an integer from 1 to 64",
+                     [](const json& j) {
+                       return j.is_number_integer() && j.get<int>() >= 1 &&
+                              j.get<int>() <= kMaxRoundsLimit;
+                     }) &&
+      optional_field(params, "maxAnswerBytes", &max_answer, error,
+                     "an integer from 1 to 1073741824", [](const json& j) {
+                       return j.is_number_integer() && j.get<std::int64_t>() >= 1 &&
+                              j.get<std::int64_t>() <= std::int64_t{kMaxAnswerBytesLimit};
+                     });
   if (!ok) return std::nullopt;
   if (system) out.request.system = system->get<std::string>();
   if (options) out.request.options = *options;
   if (think) out.request.think = think->get<bool>();
   if (tools) out.tools = tools->get<bool>();
   if (rounds) out.max_rounds = rounds->get<int>();
+  if (max_answer) out.max_answer_bytes = static_cast<std::size_t>(max_answer->get<std::int64_t>());
   if (out.tools) out.request.tools = tools::schemas();
   return out;
-}
-
-json ChatTurn::ToolCall::as_call() const {
-  json call = {{"name", name}, {"arguments", arguments}};
-  if (id) call["id"] = *id;
-  return call;
 }
 
 ChatTurn::ChatTurn(http::CurlMulti& multi, rpc::Peer& peer, TokenCoalescer& tokens,
@@ -152,8 +178,14 @@ void ChatTurn::start_round() {
              << http.url;
   transfer_ = std::make_unique<http::HttpTransfer>(
       multi_, std::move(http),
-      [this](long status, std::string_view bytes) { return on_data(status, bytes); },
-      [this](const http::HttpResult& result) { on_transfer_done(result); });
+      [this](long status, std::string_view bytes) {
+        bool go_on = false;
+        guarded("reading the answer", [&] { go_on = on_data(status, bytes); });
+        return go_on;
+      },
+      [this](const http::HttpResult& result) {
+        guarded("ending the round", [&] { on_transfer_done(result); });
+      });
   if (!transfer_->start()) fail(ollama::unreachable(base_url_, "could not start the transfer"));
 }
 
@@ -190,10 +222,10 @@ bool ChatTurn::on_data(long status, std::string_view bytes) {
     return true;
   }
   const bool fits = splitter_.feed(bytes, [this](std::string_view line) {
-    if (!stream_failure_) on_line(line);
+    if (!stream_failure_ && !limit_note_) on_line(line);
   });
   if (!fits) stream_failure_ = ollama::bad_stream("a line longer than 64 MiB");
-  return !stream_failure_;  // stop reading at the first failure
+  return !stream_failure_ && !limit_note_;  // stop reading at the first failure or the limit
 }
 
 void ChatTurn::on_line(std::string_view line) {
@@ -206,17 +238,28 @@ void ChatTurn::on_line(std::string_view line) {
     stream_failure_ = ollama::interrupted(*chunk_.error);
     return;
   }
-  if (!chunk_.content.empty()) {
+  const std::string_view content = within_limit(partial_.size(), chunk_.content, "answer");
+  if (!content.empty()) {
     if (!first_token_)
       first_token_ = duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_);
-    content_ += chunk_.content;
-    partial_ += chunk_.content;
-    tokens_.append(params_.chat_id, chunk_.content);
+    content_ += content;
+    partial_ += content;
+    tokens_.append(params_.chat_id, content);
   }
-  thinking_ += chunk_.thinking;  // collected, never shown as answer text
+  // Collected, never shown as answer text.
+  const std::string_view thinking = within_limit(thinking_bytes_, chunk_.thinking, "thinking");
+  thinking_ += thinking;
+  thinking_bytes_ += thinking.size();
+  if (limit_note_) return;  // the rest of a cut line is not the answer's
   // Calls are appended in arrival order, never merged by index.
-  for (auto& call : chunk_.tool_calls)
+  for (auto& call : chunk_.tool_calls) {
+    call_bytes_ += call.size();  // bounded like the text: a server may send calls forever
+    if (call_bytes_ > params_.max_answer_bytes) {
+      limit_note_ = "tool calls exceeded " + size_text(params_.max_answer_bytes);
+      return;
+    }
     raw_calls_.push_back(std::move(call));
+  }
   if (chunk_.done) {
     done_seen_ = true;
     done_reason_ = chunk_.done_reason.empty() ? "stop" : chunk_.done_reason;
@@ -230,6 +273,7 @@ void ChatTurn::on_transfer_done(const http::HttpResult& result) {
   if (result.status >= 400)
     return fail(ollama::http_status(result.status, error_body_, params_.request.model));
   if (stream_failure_) return fail(*stream_failure_);
+  if (limit_note_) return stop_at_limit();
   if (result.outcome != Outcome::Complete && result.outcome != Outcome::Stopped) {
     return fail(ollama::transfer_failure(result, base_url_));
   }
@@ -248,12 +292,7 @@ void ChatTurn::round_finished() {
   if (raw_calls_.empty() || !params_.tools) return succeed(done_reason_);
 
   ++rounds_with_tools_;
-  calls_.clear();
-  for (const json& call : messages_.back()["toolCalls"]) {
-    ToolCall c{call.value("name", ""), call.value("arguments", json::object()), std::nullopt};
-    if (call.contains("id")) c.id = call["id"].get<std::string>();
-    calls_.push_back(std::move(c));
-  }
+  calls_ = parse_calls(raw_calls_);
   next_call_ = 0;
   in_tools_ = true;
   tokens_.flush(params_.chat_id);  // the text before the calls shows before their blocks
@@ -261,43 +300,69 @@ void ChatTurn::round_finished() {
 }
 
 void ChatTurn::run_next_tool() {
-  if (answered_) return;
-  if (next_call_ == calls_.size()) {
-    in_tools_ = false;
-    if (rounds_with_tools_ >= params_.max_rounds) {
-      return succeed("tool_limit",
-                     "stopped after " + std::to_string(rounds_with_tools_) +
-                         " rounds of tool calls (the limit); ask again to let the model go on");
+  // A loop, not recursion: a round may hold thousands of calls refused without the editor.
+  while (!answered_) {
+    if (next_call_ == calls_.size()) {
+      in_tools_ = false;
+      if (rounds_with_tools_ >= params_.max_rounds) {
+        return succeed("tool_limit",
+                       "stopped after " + std::to_string(rounds_with_tools_) +
+                           " rounds of tool calls (the limit); ask again to let the model go on");
+      }
+      return start_round();
     }
-    return start_round();
+    const ollama::ToolCall& call = calls_[next_call_];
+    peer_.notify("chat/toolCall",
+                 {{"chatId", params_.chat_id}, {"call", call.as_call()}, {"status", "requested"}});
+    if (next_call_ >= kMaxToolCallsPerRound) {
+      finish_tool("failed", too_many_calls());
+      continue;
+    }
+    tools::Mapped mapped = tools::map_call(params_.chat_id, call.name, call.arguments);
+    if (!mapped.request) {
+      QLOG(Info) << "chat " << params_.chat_id << ": tool call refused: " << mapped.problem;
+      finish_tool("failed", mapped.problem);
+      continue;
+    }
+    const std::string name = call.name;
+    editor_call_ = peer_.call(mapped.request->method, std::move(mapped.request->params),
+                              mapped.request->timeout, [this, name](rpc::Response response) {
+                                if (answered_) return;  // cancelled: the turn answered already
+                                guarded("handling the editor's answer", [&] {
+                                  editor_call_.reset();
+                                  const tools::Outcome outcome = tools::outcome_of(name, response);
+                                  finish_tool(outcome.status, outcome.content);
+                                  run_next_tool();
+                                });
+                              });
+    return;
   }
-  const ToolCall& call = calls_[next_call_];
-  peer_.notify("chat/toolCall",
-               {{"chatId", params_.chat_id}, {"call", call.as_call()}, {"status", "requested"}});
-  tools::Mapped mapped = tools::map_call(params_.chat_id, call.name, call.arguments);
-  if (!mapped.request) {
-    QLOG(Info) << "chat " << params_.chat_id << ": tool call refused: " << mapped.problem;
-    finish_tool("failed", mapped.problem);
-    return run_next_tool();
-  }
-  const std::string name = call.name;
-  editor_call_ = peer_.call(mapped.request->method, std::move(mapped.request->params),
-                            mapped.request->timeout, [this, name](rpc::Response response) {
-                              if (answered_) return;  // cancelled: the turn has answered already
-                              editor_call_.reset();
-                              const tools::Outcome outcome = tools::outcome_of(name, response);
-                              finish_tool(outcome.status, outcome.content);
-                              run_next_tool();
-                            });
 }
 
 void ChatTurn::finish_tool(const std::string& status, const std::string& content) {
-  const ToolCall& call = calls_[next_call_];
+  const ollama::ToolCall& call = calls_[next_call_];
   json note = {{"chatId", params_.chat_id}, {"call", call.as_call()}, {"status", status}};
   if (status != "done") note["message"] = content;
   peer_.notify("chat/toolCall", note);
   messages_.push_back(tool_message(call.name, call.id, content));
   ++next_call_;
+}
+
+std::string_view ChatTurn::within_limit(std::size_t used, std::string_view text, const char* what) {
+  const std::size_t limit = params_.max_answer_bytes;
+  const std::size_t room = limit - std::min(used, limit);
+  if (text.size() <= room) return text;
+  if (!limit_note_) limit_note_ = std::string(what) + " exceeded " + size_text(limit);
+  return text.substr(0, util::utf8_prefix(text, room));
+}
+
+void ChatTurn::stop_at_limit() {
+  // The connection is closed (the transfer stopped mid-answer), so Ollama stops generating. The
+  // round's calls are dropped unrun: nothing announced them yet, and they may be the runaway.
+  add(totals_, round_stats_);
+  if (!content_.empty() || !thinking_.empty())
+    messages_.push_back(ollama::assistant_message(content_, thinking_, {}));
+  succeed("limit", *limit_note_);
 }
 
 void ChatTurn::succeed(const std::string& done_reason, const std::string& note) {
@@ -335,13 +400,9 @@ json ChatTurn::messages_so_far() const {
       messages.push_back(tool_message(calls_[i].name, calls_[i].id, kCancelledResult));
     }
   } else if (!content_.empty() || !thinking_.empty() || !raw_calls_.empty()) {
-    json partial = ollama::assistant_message(content_, thinking_, raw_calls_);
-    messages.push_back(partial);
-    for (const json& call : partial.value("toolCalls", json::array())) {
-      std::optional<std::string> id;
-      if (call.contains("id")) id = call["id"].get<std::string>();
-      messages.push_back(tool_message(call.value("name", ""), id, kCancelledResult));
-    }
+    messages.push_back(ollama::assistant_message(content_, thinking_, raw_calls_));
+    for (const ollama::ToolCall& call : parse_calls(raw_calls_))
+      messages.push_back(tool_message(call.name, call.id, kCancelledResult));
   }
   return messages;
 }
@@ -367,6 +428,28 @@ json ChatTurn::stats() const {
 
 void ChatTurn::finish() {
   if (auto finished = std::exchange(finished_, nullptr)) finished(*this);
+}
+
+template <typename Fn>
+void ChatTurn::guarded(const char* what, Fn&& fn) noexcept {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    failed_inside(what, e.what());
+  } catch (...) {
+    failed_inside(what, "unknown exception");
+  }
+}
+
+void ChatTurn::failed_inside(const char* what, const char* problem) noexcept {
+  QLOG(Error) << "chat " << params_.chat_id << ": exception while " << what << ": " << problem;
+  try {
+    fail(ollama::bad_stream(std::string("internal error while ") + what + ": " + problem));
+    // Answered before the throw (it came from the answer itself): retire the turn all the same.
+    if (answered_) finish();
+  } catch (...) {
+    QLOG(Error) << "chat " << params_.chat_id << ": the error could not be reported";
+  }
 }
 
 }  // namespace quill::chat

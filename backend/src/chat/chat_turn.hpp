@@ -26,11 +26,21 @@
 
 namespace quill::chat {
 
+// The default cap on a turn's answer text, and separately on its thinking; past it the turn ends
+// with doneReason "limit" (a server that never stops must not grow the backend without bound).
+inline constexpr std::size_t kDefaultMaxAnswerBytes = 4 * 1024 * 1024;
+inline constexpr std::size_t kMaxAnswerBytesLimit = 1024 * 1024 * 1024;
+
+// Calls of one round that are carried out; the rest get a tool result saying so, unrun.
+inline constexpr std::size_t kMaxToolCallsPerRound = 32;
+
 struct TurnParams {
   std::string chat_id;
   ollama::ChatRequest request;
   bool tools = false;  // offer the tool catalogue
   int max_rounds = 8;  // rounds that may end in tool calls
+  // Caps the content, and separately the thinking.
+  std::size_t max_answer_bytes = kDefaultMaxAnswerBytes;
 };
 
 // Decodes chat/send params; the error names the offending field.
@@ -50,13 +60,6 @@ class ChatTurn {
   const std::string& chat_id() const { return params_.chat_id; }
 
  private:
-  struct ToolCall {
-    std::string name;
-    rpc::json arguments;
-    std::optional<std::string> id;
-    rpc::json as_call() const;  // the protocol's Call
-  };
-
   void start_round();
   bool on_data(long status, std::string_view bytes);
   void on_line(std::string_view line);
@@ -64,6 +67,9 @@ class ChatTurn {
   void round_finished();
   void run_next_tool();
   void finish_tool(const std::string& status, const std::string& content);
+  // The part of `text` that fits after `used` bytes of the turn's limit; cutting sets limit_note_.
+  std::string_view within_limit(std::size_t used, std::string_view text, const char* what);
+  void stop_at_limit();
   void succeed(const std::string& done_reason, const std::string& note = "");
   void fail(const ollama::ProviderFailure& failure);
   // The turn's messages as they would stand if it stopped now (partial round and unanswered
@@ -71,6 +77,12 @@ class ChatTurn {
   rpc::json messages_so_far() const;
   rpc::json stats() const;
   void finish();
+  // Runs one of the turn's event handlers (libcurl's data, the transfer's end, the editor's
+  // answer): an exception ends the turn with an error, never unwinds into libuv or libcurl and
+  // never leaves the turn hanging.
+  template <typename Fn>
+  void guarded(const char* what, Fn&& fn) noexcept;
+  void failed_inside(const char* what, const char* problem) noexcept;
 
   http::CurlMulti& multi_;
   rpc::Peer& peer_;
@@ -98,9 +110,12 @@ class ChatTurn {
   // The turn so far.
   rpc::json messages_ = rpc::json::array();  // finished messages of this turn
   std::string partial_;                      // every token sent, across rounds
+  std::size_t thinking_bytes_ = 0;           // thinking kept, across rounds
+  std::size_t call_bytes_ = 0;               // tool call JSON received, across rounds
+  std::optional<std::string> limit_note_;    // set when the answer or thinking hit the limit
   ollama::ChatStats totals_;
   int rounds_with_tools_ = 0;
-  std::vector<ToolCall> calls_;  // the calls of the round being carried out
+  std::vector<ollama::ToolCall> calls_;  // the calls of the round being carried out
   std::size_t next_call_ = 0;
   bool in_tools_ = false;
   std::optional<rpc::Peer::CallId> editor_call_;

@@ -4,7 +4,8 @@
 
 namespace quill::chat {
 
-TokenCoalescer::TokenCoalescer(uv_loop_t* loop, Output output) : output_(std::move(output)) {
+TokenCoalescer::TokenCoalescer(uv_loop_t* loop, Output output, std::size_t max_pending)
+    : output_(std::move(output)), max_pending_(max_pending) {
   check_ = uv::UvHandle<uv_check_t>([loop](uv_check_t* c) { return uv_check_init(loop, c); });
   check_.get()->data = this;
 }
@@ -24,13 +25,24 @@ void TokenCoalescer::append(const std::string& chat_id, std::string_view text) {
   if (text.empty()) return;
   auto it = pending_.find(chat_id);
   if (it == pending_.end()) it = pending_.emplace(chat_id, std::string()).first;
-  it->second.append(text);
+  std::string& pending = it->second;
+  if (pending.size() + text.size() > max_pending_) {
+    send_one(chat_id, pending);
+    pending.clear();
+    if (text.size() > max_pending_) return output_.send(notification(chat_id, text));
+  }
+  pending.append(text);
   if (!check_active_) {
     check_active_ = true;
     uv_check_start(check_.get(), [](uv_check_t* c) {
       static_cast<TokenCoalescer*>(c->data)->flush_all_if_writable();
     });
   }
+}
+
+std::size_t TokenCoalescer::pending_bytes(std::string_view chat_id) const {
+  const auto it = pending_.find(chat_id);
+  return it == pending_.end() ? 0 : it->second.size();
 }
 
 void TokenCoalescer::flush(const std::string& chat_id) {

@@ -2,6 +2,7 @@
 
 #include "http/http_transfer.hpp"
 #include "util/log.hpp"
+#include "uv/guard.hpp"
 
 namespace quill::http {
 
@@ -43,28 +44,35 @@ void CurlMulti::remove(HttpTransfer& transfer) {
 }
 
 int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) {
-  auto* self = static_cast<CurlMulti*>(userp);
+  // Called by libcurl: nothing may escape; -1 makes curl fail the transfer.
+  int rc = -1;
+  uv::guarded("curl's socket callback",
+              [&] { rc = static_cast<CurlMulti*>(userp)->watch_socket(fd, what, socketp); });
+  return rc;
+}
+
+int CurlMulti::watch_socket(curl_socket_t fd, int what, void* socketp) {
   auto* watch = static_cast<SocketWatch*>(socketp);
   if (what == CURL_POLL_REMOVE) {
     if (watch != nullptr) {
-      curl_multi_assign(self->multi_, fd, nullptr);
-      self->watches_.erase(watch);
+      curl_multi_assign(multi_, fd, nullptr);
+      watches_.erase(watch);
       delete watch;  // closes the poll handle
     }
     return 0;
   }
   if (watch == nullptr) {
-    watch = new SocketWatch{self, fd, {}};
+    watch = new SocketWatch{this, fd, {}};
     watch->poll = uv::UvHandle<uv_poll_t>(
-        [self, fd](uv_poll_t* p) { return uv_poll_init_socket(self->loop_, p, fd); });
+        [this, fd](uv_poll_t* p) { return uv_poll_init_socket(loop_, p, fd); });
     if (!watch->poll.ok()) {
       QLOG(Error) << "uv_poll_init_socket: " << uv_strerror(watch->poll.status());
       delete watch;
       return -1;
     }
     watch->poll.get()->data = watch;
-    self->watches_.insert(watch);
-    curl_multi_assign(self->multi_, fd, watch);
+    watches_.insert(watch);
+    curl_multi_assign(multi_, fd, watch);
   }
   int events = 0;
   if (what & CURL_POLL_IN) events |= UV_READABLE;
@@ -76,13 +84,14 @@ int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void* s
     if (status < 0) flags = CURL_CSELECT_ERR;
     if (ready & UV_READABLE) flags |= CURL_CSELECT_IN;
     if (ready & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-    w->owner->act(w->fd, flags);
+    uv::guarded("the socket poll callback", [&] { w->owner->act(w->fd, flags); });
   });
   return 0;
 }
 
 int CurlMulti::on_timer(CURLM*, long timeout_ms, void* userp) {
   auto* self = static_cast<CurlMulti*>(userp);
+  // uv_timer_* do not throw; the timer's own callback is guarded.
   if (timeout_ms < 0) {
     uv_timer_stop(self->timer_.get());
     return 0;
@@ -91,8 +100,11 @@ int CurlMulti::on_timer(CURLM*, long timeout_ms, void* userp) {
   const auto delay = static_cast<std::uint64_t>(timeout_ms == 0 ? 1 : timeout_ms);
   uv_timer_start(
       self->timer_.get(),
-      [](uv_timer_t* t) { static_cast<CurlMulti*>(t->data)->act(CURL_SOCKET_TIMEOUT, 0); }, delay,
-      0);
+      [](uv_timer_t* t) {
+        uv::guarded("curl's timer callback",
+                    [&] { static_cast<CurlMulti*>(t->data)->act(CURL_SOCKET_TIMEOUT, 0); });
+      },
+      delay, 0);
   return 0;
 }
 
@@ -110,7 +122,8 @@ void CurlMulti::drain_finished() {
     HttpTransfer* transfer = nullptr;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &transfer);
     curl_multi_remove_handle(multi_, easy);
-    if (transfer != nullptr) transfer->finish(code);  // may destroy the transfer
+    // May destroy the transfer. A throwing owner must not keep the others' ends waiting.
+    if (transfer != nullptr) uv::guarded("a transfer's end", [&] { transfer->finish(code); });
   }
 }
 

@@ -32,6 +32,7 @@ class CurlMulti {
  private:
   struct SocketWatch;
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
+  int watch_socket(curl_socket_t fd, int what, void* socketp);
   static int on_timer(CURLM* multi, long timeout_ms, void* userp);
   void act(curl_socket_t fd, int events);
   void drain_finished();

@@ -1,9 +1,29 @@
 #include "http/http_transfer.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include "http/curl_multi.hpp"
 #include "util/log.hpp"
+#include "uv/guard.hpp"
 
 namespace quill::http {
+
+bool is_json_content_type(std::string_view content_type) {
+  std::string type(content_type.substr(0, content_type.find(';')));
+  while (!type.empty() && std::isspace(static_cast<unsigned char>(type.back())))
+    type.pop_back();
+  type.erase(0, std::min(type.find_first_not_of(" \t"), type.size()));
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  constexpr std::string_view kJsonTypes[] = {
+      "",           "application/json",        "application/x-ndjson",  "application/ndjson",
+      "text/plain", "application/x-jsonlines", "application/jsonlines", "application/jsonl",
+  };
+  if (std::find(std::begin(kJsonTypes), std::end(kJsonTypes), type) != std::end(kJsonTypes))
+    return true;
+  return type.starts_with("application/") && type.ends_with("+json");
+}
 
 HttpTransfer::HttpTransfer(CurlMulti& multi, HttpRequest request, OnData on_data, OnDone on_done)
     : multi_(multi),
@@ -29,6 +49,14 @@ bool HttpTransfer::start() {
   curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(request_.connect_timeout.count()));
   curl_easy_setopt(easy_, CURLOPT_USERAGENT, "quill-backend/" QUILL_VERSION);
+  // A redirect is reported, never followed: it would carry the headers (Authorization) and the
+  // prompt to wherever the server points.
+  curl_easy_setopt(easy_, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(easy_, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
   if (request_.method == "POST") {
     curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(request_.body.size()));
@@ -66,7 +94,7 @@ void HttpTransfer::arm_timer(std::chrono::milliseconds after) {
         auto* self = static_cast<HttpTransfer*>(t->data);
         QLOG(Warn) << "no data from " << self->request_.url << " for " << self->armed_for_.count()
                    << " ms";
-        self->end(HttpResult::Outcome::TimedOut, "");
+        uv::guarded("an HTTP timeout", [&] { self->end(HttpResult::Outcome::TimedOut, ""); });
       },
       static_cast<std::uint64_t>(after.count()), 0);
 }
@@ -76,21 +104,49 @@ std::size_t HttpTransfer::on_write(char* data, std::size_t size, std::size_t cou
   const std::size_t n = size * count;
   if (!self->got_bytes_) {
     self->got_bytes_ = true;
-    curl_easy_getinfo(self->easy_, CURLINFO_RESPONSE_CODE, &self->status_);
+    if ((self->rejected_ = self->check_answer())) return 0;  // curl ends with CURLE_WRITE_ERROR
   }
   self->arm_timer(self->request_.idle_timeout);
-  if (!self->on_data_(self->status_, std::string_view(data, n))) {
+  // Inside libcurl: an owner that throws stops the transfer, which then ends as not complete.
+  bool go_on = false;
+  uv::guarded("an HTTP body callback",
+              [&] { go_on = self->on_data_(self->status_, std::string_view(data, n)); });
+  if (!go_on) {
     self->stopped_by_data_ = true;
     return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
   }
   return n;
 }
 
+std::optional<HttpResult::Outcome> HttpTransfer::check_answer() {
+  curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status_);
+  const char* type = nullptr;
+  if (curl_easy_getinfo(easy_, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != nullptr)
+    content_type_ = type;
+  if (status_ >= 300 && status_ < 400) {
+    const char* location = nullptr;
+    if (curl_easy_getinfo(easy_, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
+        location != nullptr)
+      location_ = location;
+    return HttpResult::Outcome::Redirected;
+  }
+  if (status_ >= 200 && status_ < 300 && !is_json_content_type(content_type_))
+    return HttpResult::Outcome::NotJson;
+  return std::nullopt;
+}
+
 void HttpTransfer::finish(CURLcode code) {
   running_ = false;  // curl already removed the handle
   using Outcome = HttpResult::Outcome;
+  if (rejected_) return end(*rejected_, "");
   if (stopped_by_data_) return end(Outcome::Stopped, "");
-  if (code == CURLE_OK) return end(Outcome::Complete, "");
+  if (code == CURLE_OK) {
+    // An answer without a body byte is checked here.
+    if (!got_bytes_) {
+      if (auto rejected = check_answer()) return end(*rejected, "");
+    }
+    return end(Outcome::Complete, "");
+  }
   std::string error = error_buffer_[0] != '\0' ? error_buffer_ : curl_easy_strerror(code);
   const bool no_connection = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
                              code == CURLE_COULDNT_RESOLVE_PROXY ||
@@ -117,6 +173,8 @@ void HttpTransfer::end(HttpResult::Outcome outcome, std::string error) {
   result.error = std::move(error);
   result.got_bytes = got_bytes_;
   result.timeout = armed_for_;
+  result.content_type = content_type_;
+  result.location = location_;
   auto done = std::move(on_done_);
   on_done_ = nullptr;
   done(result);  // last statement: the owner may destroy us now

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,13 +37,21 @@ struct HttpResult {
     TimedOut,      // our first-byte or idle timer fired
     Stopped,       // on_data asked to stop
     Aborted,       // abort() was called
+    Redirected,    // a 3xx answer: never followed (see `location`)
+    NotJson,       // a 2xx answer whose Content-Type is not JSON (see `content_type`)
   };
   Outcome outcome = Outcome::Complete;
   long status = 0;                       // HTTP status, 0 if none arrived
   std::string error;                     // curl's text for failures
   bool got_bytes = false;                // any body byte arrived
   std::chrono::milliseconds timeout{0};  // for TimedOut: the limit that was exceeded
+  std::string content_type;              // the response's, as sent ("" if none)
+  std::string location;                  // for Redirected: where it pointed ("" if nowhere)
 };
+
+// Whether a Content-Type names JSON or NDJSON (or is absent): what Ollama's API answers with.
+// text/plain passes too (proxies relabel streams; a body that is not JSON still fails to parse).
+bool is_json_content_type(std::string_view content_type);
 
 class HttpTransfer {
  public:
@@ -66,6 +75,9 @@ class HttpTransfer {
   void finish(CURLcode code);  // from CurlMulti when curl is done with it
   void end(HttpResult::Outcome outcome, std::string error);
   void arm_timer(std::chrono::milliseconds after);
+  // Reads the status and headers once they arrived; an answer that is not the API (a redirect,
+  // a 2xx page that is not JSON) gives the outcome that ends the transfer.
+  std::optional<HttpResult::Outcome> check_answer();
 
   CurlMulti& multi_;
   HttpRequest request_;
@@ -77,8 +89,11 @@ class HttpTransfer {
   std::chrono::milliseconds armed_for_{0};
   bool running_ = false;
   bool stopped_by_data_ = false;
+  std::optional<HttpResult::Outcome> rejected_;  // the answer is not the API
   bool got_bytes_ = false;
   long status_ = 0;
+  std::string content_type_;
+  std::string location_;
   char error_buffer_[CURL_ERROR_SIZE] = {};
 };
 

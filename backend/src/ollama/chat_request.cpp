@@ -1,5 +1,7 @@
 #include "ollama/chat_request.hpp"
 
+#include "util/json_access.hpp"
+
 namespace quill::ollama {
 namespace {
 
@@ -22,6 +24,36 @@ json to_ollama(const json& message) {
 }
 
 }  // namespace
+
+json ToolCall::as_call() const {
+  json call = {{"name", name}, {"arguments", arguments}};
+  if (id) call["id"] = *id;
+  return call;
+}
+
+std::optional<ToolCall> parse_tool_call(std::string_view raw, std::string* problem) {
+  const json call = json::parse(raw, nullptr, false);
+  if (!call.is_object()) {
+    *problem = "the call is not a JSON object";
+    return std::nullopt;
+  }
+  util::JsonReader reader(call);
+  ToolCall out;
+  std::optional<std::string> name;
+  if (const json* function = reader.required_object("function")) {
+    util::JsonReader fields(*function, "function");
+    name = fields.required_string("name");
+    if (const json* arguments = fields.any("arguments")) out.arguments = *arguments;
+    reader.fail(fields.problem());
+  }
+  out.id = reader.string("id");
+  if (!reader.ok()) {
+    *problem = reader.problem();
+    return std::nullopt;
+  }
+  out.name = std::move(*name);
+  return out;
+}
 
 bool validate_messages(const json& messages, std::string* error) {
   if (!messages.is_array() || messages.empty()) {
@@ -83,13 +115,8 @@ json assistant_message(const std::string& content, const std::string& thinking,
   if (!raw_tool_calls.empty()) {
     json calls = json::array();
     for (const auto& raw : raw_tool_calls) {
-      const json call = json::parse(raw, nullptr, false);
-      if (!call.is_object()) continue;
-      const json function = call.value("function", json::object());
-      json c = {{"name", function.value("name", "")},
-                {"arguments", function.value("arguments", json::object())}};
-      if (call.contains("id") && call["id"].is_string()) c["id"] = call["id"];
-      calls.push_back(std::move(c));
+      std::string problem;
+      if (auto call = parse_tool_call(raw, &problem)) calls.push_back(call->as_call());
     }
     out["toolCalls"] = std::move(calls);
   }

@@ -1,5 +1,9 @@
 #include "ollama/chunk_decoder.hpp"
 
+#include "ollama/chat_request.hpp"
+#include "util/json_depth.hpp"
+#include "util/utf8.hpp"
+
 namespace quill::ollama {
 namespace {
 
@@ -39,13 +43,19 @@ std::optional<std::string> decode_message(value message_value, ChatChunk& out) {
       if (!v.is_null().get(is_null) && is_null) continue;
       simdjson::ondemand::array calls;
       if (v.get_array().get(calls)) return "\"message.tool_calls\" is not an array";
+      std::size_t index = 0;
       for (auto call : calls) {
         simdjson::ondemand::object call_object;
         std::string_view raw;
         if (call.get_object().get(call_object) || call_object.raw_json().get(raw)) {
           return "a tool call is not an object";
         }
+        // A call of the wrong shape (a name 5, "function": null) ends the turn here, named.
+        std::string problem;
+        if (!parse_tool_call(raw, &problem))
+          return "message.tool_calls[" + std::to_string(index) + "]." + problem;
         out.tool_calls.emplace_back(raw);
+        ++index;
       }
     }
   }
@@ -66,8 +76,15 @@ void ChatChunk::clear() {
 
 std::optional<std::string> ChunkDecoder::decode(std::string_view line, ChatChunk& out) {
   out.clear();
+  // The nesting limit (util/json_depth.hpp), checked before anything parses the line.
+  if (!util::json_depth_within(line, util::kMaxProviderJsonDepth)) {
+    return "nested deeper than " + std::to_string(util::kMaxProviderJsonDepth) + " levels";
+  }
   padded_.reserve(line.size() + simdjson::SIMDJSON_PADDING);
-  padded_.assign(line);
+  // simdjson rejects a document with invalid UTF-8: the provider's bad bytes become U+FFFD first
+  // (the replacement can be longer than what it replaces, hence the second reserve).
+  util::assign_valid_utf8(padded_, line);
+  padded_.reserve(padded_.size() + simdjson::SIMDJSON_PADDING);
   simdjson::padded_string_view input(padded_.data(), padded_.size(), padded_.capacity());
 
   simdjson::ondemand::document doc;

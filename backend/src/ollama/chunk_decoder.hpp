@@ -25,7 +25,8 @@ struct ChatStats {
 struct ChatChunk {
   std::string content;
   std::string thinking;
-  std::vector<std::string> tool_calls;  // each call object's JSON, exactly as received
+  // Each call object's JSON, exactly as received; parse_tool_call (chat_request.hpp) accepts each.
+  std::vector<std::string> tool_calls;
   bool done = false;
   std::string done_reason;
   std::optional<std::string> error;  // an {"error": …} line

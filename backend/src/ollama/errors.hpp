@@ -22,10 +22,16 @@ ProviderFailure bad_stream(std::string_view what);
 // {"error": "..."} message (or the raw body).
 ProviderFailure http_status(long status, std::string_view body, std::string_view model);
 
+// A 3xx answer (never followed): `http`, naming the status and the (redacted) location.
+ProviderFailure redirected(long status, std::string_view location);
+// A 2xx answer that is not JSON (an HTML login page): `bad_stream`, naming the content type.
+ProviderFailure not_json(std::string_view content_type);
+
 // The failure for a transfer that did not complete (anything but Complete and Aborted).
 ProviderFailure transfer_failure(const http::HttpResult& result, std::string_view host);
 
-// Ollama's {"error": "..."} text from a body, or the body itself (trimmed, shortened).
+// Ollama's {"error": "..."} text from a body, or the body itself (trimmed, shortened, made
+// valid UTF-8: it goes into a JSON-RPC message).
 std::string error_text(std::string_view body);
 
 }  // namespace quill::ollama

@@ -1,5 +1,7 @@
 #include "ollama/json_call.hpp"
 
+#include "util/json_depth.hpp"
+
 namespace quill::ollama {
 
 JsonCall::JsonCall(http::CurlMulti& multi, http::HttpRequest request, std::string host,
@@ -28,6 +30,11 @@ void JsonCall::finish(const http::HttpResult& result) {
     return done(std::nullopt, transfer_failure(result, host_));
   if (result.status >= 400 || result.status < 200) {
     return done(std::nullopt, http_status(result.status, body_, model_));
+  }
+  // The nesting limit (util/json_depth.hpp), checked before a DOM is built.
+  if (!util::json_depth_within(body_, util::kMaxProviderJsonDepth)) {
+    return done(std::nullopt, bad_stream("answer nested deeper than " +
+                                         std::to_string(util::kMaxProviderJsonDepth) + " levels"));
   }
   auto answer = nlohmann::json::parse(body_, nullptr, false);
   if (answer.is_discarded() || !answer.is_object()) {

@@ -15,7 +15,9 @@ struct Timeouts {
 };
 
 struct ProviderSettings {
-  std::optional<std::string> host;  // unset: OLLAMA_HOST or the default
+  // The base URL: initialize sets it to the checked one (configured, else $OLLAMA_HOST, else the
+  // default), without credentials, which become an Authorization header.
+  std::optional<std::string> host;
   std::map<std::string, std::string> headers;
   Timeouts timeouts;
 };

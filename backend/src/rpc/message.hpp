@@ -49,14 +49,16 @@ struct Response {
   RpcError error;  // when !ok
 };
 // A body that is not a valid message: the error to answer with, to `id` (null if unknown).
+// (A broken answer to one of our requests is a failed Response instead: it fails that request.)
 struct Invalid {
   json id;
   RpcError error;
-  bool answer = true;  // false for a broken response: answering it would confuse the peer
 };
 
 using Message = std::variant<Request, Notification, Response, Invalid>;
 
+// Classifies one body as protocol/README.md ("Message kinds") says. Never throws, and never
+// builds a DOM deeper than util::kMaxJsonDepth.
 Message parse_message(std::string_view body);
 
 std::string make_request(const json& id, std::string_view method, const json& params);

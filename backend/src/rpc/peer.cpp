@@ -3,8 +3,23 @@
 #include <algorithm>
 
 #include "util/log.hpp"
+#include "uv/guard.hpp"
 
 namespace quill::rpc {
+namespace {
+
+// What the exception being handled says (call inside a catch block).
+std::string current_exception_text() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+}  // namespace
 
 struct Responder::State {
   Peer* peer = nullptr;
@@ -105,18 +120,22 @@ std::vector<std::string> Peer::handled_methods() const {
 }
 
 void Peer::receive(std::string_view body) {
-  Message message = parse_message(body);
-  if (auto* request = std::get_if<Request>(&message)) {
-    dispatch_request(std::move(*request));
-  } else if (auto* notification = std::get_if<Notification>(&message)) {
-    dispatch_notification(*notification);
-  } else if (auto* response = std::get_if<Response>(&message)) {
-    handle_response(std::move(*response));
-  } else {
-    auto& bad = std::get<Invalid>(message);
-    QLOG(Warn) << "<-- invalid message: " << bad.error.message;
-    if (bad.answer) sink_.send(make_error(bad.id, bad.error));
-  }
+  // Nothing a message triggers may unwind into the loop: that would end the process and every
+  // chat with it. Requests are answered by dispatch_request; what else throws is logged here.
+  uv::guarded("Peer::receive", [&] {
+    Message message = parse_message(body);
+    if (auto* request = std::get_if<Request>(&message)) {
+      dispatch_request(std::move(*request));
+    } else if (auto* notification = std::get_if<Notification>(&message)) {
+      dispatch_notification(*notification);
+    } else if (auto* response = std::get_if<Response>(&message)) {
+      handle_response(std::move(*response));
+    } else {
+      auto& bad = std::get<Invalid>(message);
+      QLOG(Warn) << "<-- invalid message: " << bad.error.message;
+      sink_.send(make_error(bad.id, bad.error));
+    }
+  });
 }
 
 void Peer::dispatch_request(Request request) {
@@ -130,27 +149,27 @@ void Peer::dispatch_request(Request request) {
   // A reused id replaces the older entry: the last one wins, as in LSP.
   incoming_[state->key] = state;
   Responder responder(state);
-
-  if (gate_) {
-    if (auto refusal = gate_(request.method)) {
-      responder.fail(std::move(*refusal));
+  try {
+    if (gate_) {
+      if (auto refusal = gate_(request.method)) {
+        responder.fail(std::move(*refusal));
+        return;
+      }
+    }
+    const auto it = request_handlers_.find(request.method);
+    if (it == request_handlers_.end()) {
+      responder.fail({code::kMethodNotFound, "method not found: " + request.method, nullptr});
       return;
     }
-  }
-  const auto it = request_handlers_.find(request.method);
-  if (it == request_handlers_.end()) {
-    responder.fail({code::kMethodNotFound, "method not found: " + request.method, nullptr});
-    return;
-  }
-  try {
     it->second(request.params, responder);
-  } catch (const json::exception& e) {
-    responder.fail(
-        {code::kInvalidParams, "invalid params for " + request.method + ": " + e.what(), nullptr});
-  } catch (const std::exception& e) {
-    QLOG(Error) << request.method << " handler threw: " << e.what();
-    responder.fail(
-        {code::kInternalError, "internal error in " + request.method + ": " + e.what(), nullptr});
+  } catch (...) {
+    // A handler decodes its params itself (-32602 names the key): an exception is a bug.
+    const std::string what = current_exception_text();
+    QLOG(Error) << request.method << "(" << state->key << ") threw: " << what;
+    if (!responder.answered()) {
+      responder.fail(
+          {code::kInternalError, "internal error in " + request.method + ": " + what, nullptr});
+    }
   }
 }
 
@@ -162,11 +181,7 @@ void Peer::dispatch_notification(const Notification& notification) {
   }
   const auto it = notification_handlers_.find(notification.method);
   if (it == notification_handlers_.end()) return;  // unknown notifications are ignored
-  try {
-    it->second(notification.params);
-  } catch (const std::exception& e) {
-    QLOG(Warn) << "notification " << notification.method << " failed: " << e.what();
-  }
+  uv::guarded(notification.method.c_str(), [&] { it->second(notification.params); });
 }
 
 void Peer::handle_cancel_request(const json& params) {
@@ -174,11 +189,11 @@ void Peer::handle_cancel_request(const json& params) {
     QLOG(Warn) << "$/cancelRequest without an id ignored";
     return;
   }
-  const auto it = incoming_.find(params["id"].dump());
+  const auto it = incoming_.find(params.at("id").dump());
   if (it == incoming_.end()) return;  // already answered: cancellation is racy by nature
   if (auto state = it->second.lock()) {
     QLOG(Debug) << "cancel requested for " << state->method << "(" << state->key << ")";
-    state->cancel.cancel();
+    uv::guarded("$/cancelRequest", [&] { state->cancel.cancel(); });
   }
 }
 
@@ -227,17 +242,7 @@ Peer::CallId Peer::call(std::string method, json params, std::chrono::millisecon
           [](uv_timer_t* t) {
             auto* call = static_cast<PendingCall*>(t->data);
             if (call == nullptr) return;
-            Peer* peer = call->peer;
-            const CallId call_id = call->id;
-            QLOG(Warn) << call->method << "(" << call_id << ") timed out";
-            peer->sink_.send(make_notification("$/cancelRequest", json{{"id", call_id}}));
-            peer->finish_call(
-                call_id,
-                Response{call_id,
-                         false,
-                         nullptr,
-                         {code::kRequestTimeout,
-                          "the editor did not answer " + call->method + " in time", nullptr}});
+            uv::guarded("request timer", [call] { call->peer->time_out(*call); });
           },
           static_cast<std::uint64_t>(timeout.count()), 0);
     }
@@ -246,6 +251,17 @@ Peer::CallId Peer::call(std::string method, json params, std::chrono::millisecon
   QLOG(Debug) << "--> " << method << "(" << id << ")";
   sink_.send(make_request(id, method, params));
   return id;
+}
+
+void Peer::time_out(PendingCall& call) {
+  const CallId id = call.id;
+  QLOG(Warn) << call.method << "(" << id << ") timed out";
+  sink_.send(make_notification("$/cancelRequest", json{{"id", id}}));
+  finish_call(id, Response{id,
+                           false,
+                           nullptr,
+                           {code::kRequestTimeout,
+                            "the editor did not answer " + call.method + " in time", nullptr}});
 }
 
 bool Peer::cancel_call(CallId id) {
@@ -283,8 +299,10 @@ void Peer::finish_call(CallId id, Response response) {
   std::unique_ptr<PendingCall> call = std::move(it->second);
   calls_.erase(it);
   CallDone done = std::move(call->done);
+  const std::string what = "the answer to " + call->method;
   call.reset();  // closes the timer
-  if (done) done(std::move(response));
+  // One callback's exception must not stop the others (fail_all_calls) nor reach the loop.
+  if (done) uv::guarded(what.c_str(), [&] { done(std::move(response)); });
 }
 
 }  // namespace quill::rpc

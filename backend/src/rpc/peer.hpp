@@ -82,8 +82,9 @@ class Peer {
   Peer(const Peer&) = delete;
   Peer& operator=(const Peer&) = delete;
 
-  // Handlers should decode params first: a nlohmann::json exception escaping a handler
-  // becomes InvalidParams naming the method, any other exception InternalError.
+  // Handlers decode their params themselves (-32602 naming the key). An exception escaping a
+  // handler, or anything else a message sets off (the gate, a cancel hook, a call's `done`), is
+  // logged and stops there; a request it leaves unanswered gets InternalError naming the method.
   void on_request(std::string method, RequestHandler handler);
   void on_notification(std::string method, NotificationHandler handler);
   void set_gate(RequestGate gate) { gate_ = std::move(gate); }
@@ -121,6 +122,7 @@ class Peer {
   void dispatch_notification(const Notification& notification);
   void handle_response(Response response);
   void handle_cancel_request(const json& params);
+  void time_out(PendingCall& call);
   void answer(const Responder::State& state, const std::string& body);
   void finish_call(CallId id, Response response);
 

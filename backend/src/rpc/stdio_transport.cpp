@@ -1,6 +1,7 @@
 #include "rpc/stdio_transport.hpp"
 
 #include "util/log.hpp"
+#include "uv/guard.hpp"
 
 namespace quill::rpc {
 
@@ -45,11 +46,13 @@ void StdioTransport::on_bytes(std::string_view bytes) {
   while (reading_) {
     auto frame = decoder_.next();
     if (!frame) break;
+    // One message that throws must not cost the frames after it: each is guarded on its own.
     if (frame->is_body()) {
-      events_.on_message(frame->text);
+      uv::guarded("handling a message from the editor", [&] { events_.on_message(frame->text); });
     } else {
       QLOG(Warn) << "framing: " << frame->text;
-      if (events_.on_frame_error) events_.on_frame_error(frame->text);
+      if (events_.on_frame_error)
+        uv::guarded("reporting a bad frame", [&] { events_.on_frame_error(frame->text); });
     }
   }
 }

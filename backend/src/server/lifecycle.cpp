@@ -1,5 +1,9 @@
 #include "server/lifecycle.hpp"
 
+#include <algorithm>
+#include <cctype>
+
+#include "ollama/host.hpp"
 #include "tools/catalogue.hpp"
 #include "util/log.hpp"
 
@@ -20,15 +24,53 @@ bool read_string(const json& obj, const char* key, std::string* out, std::string
   return true;
 }
 
+// A day: far beyond any real limit, and far from overflowing what curl and libuv take.
+constexpr std::uint64_t kMaxMillis = 24ULL * 3600 * 1000;
+
 bool read_millis(const json& obj, const char* key, std::chrono::milliseconds* out,
                  std::string* error) {
   const auto it = obj.find(key);
   if (it == obj.end()) return true;
-  if (!it->is_number_unsigned()) {
-    *error = std::string("timeouts.") + key + " must be a non-negative integer (milliseconds)";
+  if (!it->is_number_unsigned() || it->get<std::uint64_t>() > kMaxMillis) {
+    *error =
+        std::string("timeouts.") + key + " must be an integer from 0 to 86400000 (milliseconds)";
     return false;
   }
   *out = std::chrono::milliseconds(it->get<std::uint64_t>());
+  return true;
+}
+
+// RFC 9110 token characters: anything else in a name (':', CR, LF, space) would forge headers.
+bool valid_header_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+
+bool valid_header_value(const std::string& value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
+}
+
+bool is_authorization(const std::string& name) {
+  return name.size() == 13 &&
+         std::equal(name.begin(), name.end(), "authorization",
+                    [](unsigned char a, char b) { return std::tolower(a) == b; });
+}
+
+// The host initialize settles on (configured, $OLLAMA_HOST or the default), credentials turned
+// into an Authorization header.
+bool settle_host(ollama::ProviderSettings& provider, std::string* error) {
+  auto endpoint = ollama::resolve_endpoint(provider.host, error);
+  if (!endpoint) return false;
+  provider.host = endpoint->base_url;
+  if (!endpoint->username) return true;
+  if (std::any_of(provider.headers.begin(), provider.headers.end(),
+                  [](const auto& header) { return is_authorization(header.first); })) {
+    *error = "provider.host has credentials and provider.headers an Authorization header: use one";
+    return false;
+  }
+  provider.headers["Authorization"] = ollama::basic_authorization(*endpoint);
   return true;
 }
 
@@ -71,8 +113,12 @@ std::optional<SessionSettings> parse_initialize(const json& params, std::string*
         return std::nullopt;
       }
       for (const auto& [name, value] : headers->items()) {
-        if (!value.is_string()) {
-          *error = "provider.headers." + name + " must be a string";
+        if (!valid_header_name(name)) {
+          *error = "provider.headers: '" + name + "' is not a header name";
+          return std::nullopt;
+        }
+        if (!value.is_string() || !valid_header_value(value.get<std::string>())) {
+          *error = "provider.headers." + name + " must be a string without CR, LF or NUL";
           return std::nullopt;
         }
         s.provider.headers[name] = value.get<std::string>();
@@ -90,6 +136,7 @@ std::optional<SessionSettings> parse_initialize(const json& params, std::string*
       return std::nullopt;
     }
   }
+  if (!settle_host(s.provider, error)) return std::nullopt;
   return s;
 }
 
@@ -122,7 +169,8 @@ Lifecycle::Lifecycle(rpc::Peer& peer, std::function<void(int code)> exit,
     const std::string client = settings_->client_name.empty()
                                    ? std::string("an unnamed client")
                                    : settings_->client_name + " " + settings_->client_version;
-    QLOG(Info) << "initialized by " << client << ", workspace " << settings_->workspace_root;
+    QLOG(Info) << "initialized by " << client << ", workspace " << settings_->workspace_root
+               << ", Ollama at " << *settings_->provider.host;
     responder.reply({{"serverInfo", {{"name", "quill-backend"}, {"version", QUILL_VERSION}}},
                      {"protocolVersion", 1},
                      {"capabilities",

@@ -1,5 +1,11 @@
 #include "tools/catalogue.hpp"
 
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+
+#include "util/json_access.hpp"
+
 namespace quill::tools {
 namespace {
 
@@ -61,34 +67,60 @@ std::optional<std::string> string_arg(const json& args, const char* key) {
   return it->get<std::string>();
 }
 
+// Above any real file's line count, and far from the edges of the integer types.
+constexpr long long kMaxLine = 1'000'000'000'000LL;
+
+// A line number as the model wrote it: an integer, a float without a fraction (12.0) or a string
+// of digits ("12"); nullopt for anything else, and for values past kMaxLine.
+std::optional<long long> line_number(const json& value) {
+  if (value.is_number_unsigned())
+    return value.get<std::uint64_t>() <= static_cast<std::uint64_t>(kMaxLine)
+               ? std::optional<long long>(static_cast<long long>(value.get<std::uint64_t>()))
+               : std::nullopt;
+  if (value.is_number_integer()) return value.get<long long>();  // negative: refused by the caller
+  if (value.is_number_float()) {
+    const double d = value.get<double>();
+    // The range check comes first: casting an out-of-range double is undefined behaviour.
+    if (!(d >= -static_cast<double>(kMaxLine) && d <= static_cast<double>(kMaxLine)) ||
+        d != std::floor(d))
+      return std::nullopt;
+    return static_cast<long long>(d);
+  }
+  if (!value.is_string()) return std::nullopt;
+  const std::string& text = value.get_ref<const std::string&>();
+  long long n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || text[0] == '-' || text[0] == '+' || ec != std::errc() ||
+      end != text.data() + text.size() || n > kMaxLine)
+    return std::nullopt;
+  return n;
+}
+
 // An optional positive line number; "12" is accepted as 12.
 bool line_arg(const json& args, const char* key, json* out, std::string* problem) {
-  const auto it = args.find(key);
-  if (it == args.end() || it->is_null()) return true;
-  long long value = 0;
-  if (it->is_number_integer()) {
-    value = it->get<long long>();
-  } else if (it->is_number_float() &&
-             it->get<double>() == static_cast<long long>(it->get<double>())) {
-    value = static_cast<long long>(it->get<double>());
-  } else if (it->is_string() && !it->get<std::string>().empty() &&
-             it->get<std::string>().find_first_not_of("0123456789") == std::string::npos) {
-    value = std::stoll(it->get<std::string>());
-  } else {
+  const json* given = util::member(args, key);
+  if (given == nullptr) return true;
+  const std::optional<long long> value = line_number(*given);
+  if (!value) {
     *problem = std::string(key) + " must be a line number";
     return false;
   }
-  if (value < 1) {
+  if (*value < 1) {
     *problem = std::string(key) + " must be 1 or more";
     return false;
   }
-  *out = value;
+  *out = *value;
   return true;
 }
 
-std::string truncated_note(std::string text, const json& result) {
-  if (result.value("truncated", false)) text += "\n[truncated]";
+std::string truncated_note(std::string text, bool truncated) {
+  if (truncated) text += "\n[truncated]";
   return text;
+}
+
+// The tool message for an answer of the wrong shape: the call fails, the turn goes on.
+Outcome malformed(const std::string& problem) {
+  return {"failed", "the editor's answer was malformed: " + problem};
 }
 
 }  // namespace
@@ -182,22 +214,31 @@ Outcome outcome_of(const std::string& name, const rpc::Response& response) {
       message = "the editor did not answer in time";
     return {"failed", message};
   }
-  const json& r = response.result;
-  if (!r.is_object()) return {"failed", "the editor sent an unreadable answer"};
-  if (name == "read_file") return {"done", truncated_note(r.value("content", ""), r)};
+  util::JsonReader r(response.result);
+  if (name == "read_file") {
+    const auto content = r.string("content");
+    const auto truncated = r.boolean("truncated");
+    if (!r.ok()) return malformed(r.problem());
+    return {"done", truncated_note(content.value_or(""), truncated.value_or(false))};
+  }
   if (name == "list_files") {
+    const auto files = r.strings("files");
+    const auto truncated = r.boolean("truncated");
+    if (!r.ok()) return malformed(r.problem());
     std::string text;
-    for (const auto& f : r.value("files", json::array())) {
-      if (!f.is_string()) continue;
+    for (const auto& f : files.value_or(std::vector<std::string>{})) {
       if (!text.empty()) text += "\n";
-      text += f.get<std::string>();
+      text += f;
     }
     if (text.empty()) text = "(no files)";
-    return {"done", truncated_note(text, r)};
+    return {"done", truncated_note(text, truncated.value_or(false))};
   }
-  const bool yes = r.value(name == "edit_file" ? "applied" : "created", false);
-  return {yes ? "done" : "rejected",
-          r.value("message", yes ? "done" : "the user rejected this change")};
+  const auto yes = r.boolean(name == "edit_file" ? "applied" : "created");
+  const auto message = r.string("message");
+  if (!r.ok()) return malformed(r.problem());
+  const bool done = yes.value_or(false);
+  return {done ? "done" : "rejected",
+          message.value_or(done ? "done" : "the user rejected this change")};
 }
 
 }  // namespace quill::tools

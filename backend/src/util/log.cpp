@@ -1,5 +1,9 @@
 #include "util/log.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <array>
 #include <chrono>
 #include <ctime>
@@ -33,8 +37,20 @@ std::string_view level_name(Level level) {
 }
 
 std::optional<std::string> open_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "a");
-  if (f == nullptr) return "cannot open log file " + path;
+  // Logs hold prompts, file names and server messages: the user's alone.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return "cannot open log file " + path;
+  // A log an older version created readable by others is tightened (only a regular file of ours:
+  // the path may be a terminal or /dev/null).
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
+      (st.st_mode & 077) != 0)
+    ::fchmod(fd, 0600);
+  std::FILE* f = ::fdopen(fd, "a");
+  if (f == nullptr) {
+    ::close(fd);
+    return "cannot open log file " + path;
+  }
   close();
   state().file = f;
   return std::nullopt;

@@ -3,6 +3,7 @@
 #include <deque>
 #include <vector>
 
+#include "uv/guard.hpp"
 #include "uv/handle.hpp"
 
 namespace quill::uv {
@@ -63,10 +64,13 @@ class StreamReader final : public ByteReader {
           auto* self = static_cast<StreamReader*>(s->data);
           if (self == nullptr) return;
           if (nread > 0) {
-            self->on_data_(std::string_view(buf->base, static_cast<std::size_t>(nread)));
+            guarded("the input callback", [&] {
+              self->on_data_(std::string_view(buf->base, static_cast<std::size_t>(nread)));
+            });
           } else if (nread < 0) {
             self->stop();
-            self->on_end_(nread == UV_EOF ? 0 : static_cast<int>(nread));
+            guarded("the end-of-input callback",
+                    [&] { self->on_end_(nread == UV_EOF ? 0 : static_cast<int>(nread)); });
           }
         });
   }
@@ -129,7 +133,9 @@ class FileReader final : public ByteReader {
     self->in_flight_ = nullptr;
     if (!self->reading_) return;
     if (n > 0) {
-      self->on_data_(std::string_view(r->buffer.data(), static_cast<std::size_t>(n)));
+      guarded("the input callback", [&] {
+        self->on_data_(std::string_view(r->buffer.data(), static_cast<std::size_t>(n)));
+      });
       if (self->reading_) {
         const int rc = self->read_next();
         if (rc != 0) self->finish(rc);
@@ -141,7 +147,7 @@ class FileReader final : public ByteReader {
 
   void finish(int status) {
     reading_ = false;
-    on_end_(status);
+    guarded("the end-of-input callback", [&] { on_end_(status); });
   }
 
   uv_loop_t* loop_;
@@ -202,13 +208,13 @@ class StreamWriter final : public ByteWriter {
       self->fail(status);
       return;
     }
-    if (self->in_flight_.empty() && self->on_drain_) self->on_drain_();
+    if (self->in_flight_.empty() && self->on_drain_) guarded("the drain callback", self->on_drain_);
   }
 
   void fail(int status) {
     if (failed_) return;
     failed_ = true;
-    if (on_error_) on_error_(status);
+    if (on_error_) guarded("the output error callback", [&] { on_error_(status); });
   }
 
   StreamHandle handle_;
@@ -278,7 +284,7 @@ class FileWriter final : public ByteWriter {
     if (!self->queue_.empty()) {
       self->write_next();
     } else if (self->on_drain_) {
-      self->on_drain_();
+      guarded("the drain callback", self->on_drain_);
     }
   }
 
@@ -287,7 +293,7 @@ class FileWriter final : public ByteWriter {
     failed_ = true;
     queue_.clear();
     pending_ = 0;
-    if (on_error_) on_error_(status);
+    if (on_error_) guarded("the output error callback", [&] { on_error_(status); });
   }
 
   uv_loop_t* loop_;

@@ -126,6 +126,12 @@ class FakeOllama::ChatStream final : public Responder {
         return;
       }
       if (step.kind == Step::Kind::Chunk && out_->queued_bytes() >= kHighWater) return;
+      if (step.kind == Step::Kind::Repeat) {  // the write's completion (writable()) brings the next
+        last_ns_ = now;
+        ++chunks_;
+        out_->write_chunk(step.bytes);
+        return;
+      }
       ++next_;
       last_ns_ = now;
       run(step);
@@ -146,13 +152,18 @@ class FakeOllama::ChatStream final : public Responder {
 
   void run(const Step& step) {
     switch (step.kind) {
-      case Step::Kind::Reply:
+      case Step::Kind::Reply: {
         status_ = step.status;
-        out_->respond(step.status, kJson, step.bytes);
+        // The content type is written as one header line: a Location line rides after it.
+        std::string type = step.content_type.empty() ? std::string(kJson) : step.content_type;
+        if (!step.location.empty()) type += "\r\nLocation: " + step.location;
+        out_->respond(step.status, type, step.bytes);
         break;
+      }
       case Step::Kind::Headers:
         status_ = step.status;
-        out_->begin_chunked(step.status, "application/x-ndjson");
+        out_->begin_chunked(step.status,
+                            step.content_type.empty() ? "application/x-ndjson" : step.content_type);
         break;
       case Step::Kind::Chunk:
         ++chunks_;
@@ -171,6 +182,8 @@ class FakeOllama::ChatStream final : public Responder {
         break;
       case Step::Kind::Hang:
         break;  // the exchange stays open until the client leaves
+      case Step::Kind::Repeat:
+        break;  // played by pump()
     }
   }
 
@@ -270,6 +283,21 @@ std::unique_ptr<Responder> FakeOllama::reply(const HttpRequest& request, int sta
 }
 
 std::unique_ptr<Responder> FakeOllama::route(const HttpRequest& request) {
+  // Hostile answers for the JSON calls: under a host ending in /_answer/<JSON, percent-encoded>,
+  // /api/tags, /api/show and /api/version answer that JSON; every other route is as usual.
+  if (constexpr std::string_view kAnswer = "/_answer/"; request.path.starts_with(kAnswer)) {
+    const std::size_t end = request.path.find('/', kAnswer.size());
+    const std::string rest = end == std::string::npos ? "/" : request.path.substr(end);
+    // The scenario syntax decodes the segment: "x?body=<segment>".
+    const auto spec =
+        parse_spec("x?body=" + request.path.substr(kAnswer.size(), end - kAnswer.size()));
+    const std::string* body = spec ? spec->params.find("body") : nullptr;
+    if (body != nullptr && (rest == "/api/tags" || rest == "/api/show" || rest == "/api/version"))
+      return reply(request, 200, *body);
+    HttpRequest inner = request;
+    inner.path = rest;
+    return route(inner);
+  }
   const std::string& method = request.method;
   const std::string& path = request.path;
   const bool get = method == "GET" || method == "HEAD";

@@ -476,6 +476,80 @@ Script tools(const Args& args, const Context& context) {
   return b.take();
 }
 
+// ---- answers that are not the API, and hostile bytes -----------------------------------------
+
+// A line whose message carries only `thinking` (bytes copied raw, like content_line's).
+std::string thinking_line(std::string_view model, int line, std::string_view thinking) {
+  return "{\"model\":" + go_json_string(model) + ",\"created_at\":\"" + created_at(line) +
+         R"(","message":{"role":"assistant","content":"","thinking":)" + go_json_string(thinking) +
+         "},\"done\":false}\n";
+}
+
+// `unit` (default "endless ") repeated to `size` bytes, sent as one line's content (or thinking
+// with field=thinking) again and again until the client leaves: a server that never stops.
+Script endless(const Args& args, const Context& context) {
+  const std::string field = args.text("field", "content");
+  if (field != "content" && field != "thinking")
+    throw BadParam{"bad parameter field=" + field + " (content or thinking)"};
+  const std::string unit = args.text("unit", "endless ");
+  if (unit.empty()) throw BadParam{"bad parameter unit= (not empty)"};
+  const auto size = static_cast<std::size_t>(args.integer("size", 16384, 1, 16 * 1024 * 1024));
+  std::string text;
+  while (text.size() + unit.size() <= size || text.empty())
+    text += unit;
+  Step repeat;
+  repeat.kind = Step::Kind::Repeat;
+  repeat.bytes = field == "content" ? content_line(context.model, 1, text)
+                                    : thinking_line(context.model, 1, text);
+  Builder b(context, 0);
+  b.headers();
+  Script script = b.take();
+  script.push_back(std::move(repeat));
+  return script;
+}
+
+// Raw bytes that are not UTF-8 inside the strings of a well-formed stream: content "caf\xE9 " and
+// "ok\xF0\x9F\x91 end" (a cut emoji), thinking "\xC3( think", a read_file call whose path is
+// "a\xFF.txt", then the done line. last_text stays empty (it must remain JSON).
+Script badutf8(const Args& args, const Context& context) {
+  Builder b(context, args.number("rate", 0, 0, kMaxRate));
+  b.headers();
+  b.line(content_line(context.model, 1, "caf\xE9 "), "");
+  b.line(content_line(context.model, 2, "ok\xF0\x9F\x91 end"), "");
+  b.line(thinking_line(context.model, 3, "\xC3( think"), "");
+  b.tool_calls(R"([{"id":"call_1","function":{"index":0,"name":"read_file","arguments":{"path":"a)"
+               "\xFF"
+               R"(.txt"}}}])");
+  b.done(3);
+  b.finish(Step::Kind::End);
+  return b.take();
+}
+
+// HTTP 200 with an HTML page, as a captive portal or a web server in front of the wrong path sends.
+Script html(const Args&, const Context&) {
+  Script script = reply(200, "<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>");
+  script.front().content_type = "text/html; charset=utf-8";
+  return script;
+}
+
+// A redirect (default 302) to `location`, with an empty body.
+Script redirect(const Args& args, const Context&) {
+  Script script = reply(static_cast<int>(args.integer("code", 302, 300, 399)), "");
+  script.front().location = args.text("location", "https://login.example.com/sso?next=/api/chat");
+  return script;
+}
+
+// A hostile model: `calls` goes verbatim into message.tool_calls (not checked, not re-encoded).
+Script rawcalls(const Args& args, const Context& context) {
+  Builder b(context, 0);
+  b.headers();
+  b.token("Let me ");
+  b.tool_calls(args.text("calls", "[]"));
+  b.done(2);
+  b.finish(Step::Kind::End);
+  return b.take();
+}
+
 struct ScenarioDef {
   std::string_view name;
   std::initializer_list<std::string_view> keys;
@@ -497,6 +571,11 @@ const ScenarioDef kScenarios[] = {
     {"tools",
      {"calls", "then", "rounds", "forever", "ondone", "sameindex", "noid", "rate"},
      &tools},
+    {"endless", {"field", "unit", "size"}, &endless},
+    {"badutf8", {"rate"}, &badutf8},
+    {"html", {}, &html},
+    {"redirect", {"code", "location"}, &redirect},
+    {"rawcalls", {"calls"}, &rawcalls},
 };
 
 const ScenarioDef* find_scenario(std::string_view name) {

@@ -19,6 +19,9 @@
 //   sameindex=1         every call has function.index 0 (gpt-oss) instead of its position
 //   ondone=1            the calls ride on the done line instead of lines of their own
 
+// `rawcalls?calls=<text>` plays a hostile model: "Let me ", then a line whose message.tool_calls
+// is `calls` verbatim (any JSON, or none), then the done line.
+
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -51,6 +54,7 @@ struct Step {
     End,      // terminating chunk; ends
     Drop,     // close the connection once written, no terminator; ends
     Hang,     // send nothing more; the exchange lasts until the client leaves
+    Repeat,   // `bytes` as one chunk again and again, a write at a time, until the client leaves
   };
   Kind kind = Kind::Chunk;
   double at_ms = 0;     // not before this many ms after the response started
@@ -59,6 +63,10 @@ struct Step {
   std::string bytes;
   std::string content;  // Chunk: the message content this chunk completes (for last_text)
   bool stamp = false;   // Chunk: replace kStampPlaceholder with the send time (benchmarks)
+  // Reply, Headers: instead of the default (JSON, NDJSON).
+  std::string content_type;
+  // Reply: a Location header (redirects).
+  std::string location;
 };
 // 20 characters the player overwrites with CLOCK_MONOTONIC nanoseconds, zero-padded, as it
 // writes the chunk: `text?stamp=1` tokens read "<i>:<ns> ".
