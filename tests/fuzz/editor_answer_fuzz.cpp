@@ -41,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (outcome.status != "done") note["message"] = outcome.content;
   (void)quill::rpc::make_notification("chat/toolCall", note);
   quill::ollama::ChatRequest next;
-  next.model.push_back('m');  // not `= "m"`: GCC 12's -Wrestrict misfires on it under ASan
+  next.model = "m";
   next.messages = nlohmann::json::array(
       {{{"role", "user"}, {"content", "go"}},
        {{"role", "tool"}, {"content", outcome.content}, {"toolName", name}}});
