@@ -415,17 +415,29 @@ function M._handle_message(msg, p)
   end
 end
 
+-- The provider deltas a chat/token joins (the backend counts them; 1 when it
+-- did not say).
+local function deltas_of(params)
+  local d = params.deltas
+  if type(d) == 'number' and d >= 1 and d < 2 ^ 31 then
+    return math.floor(d)
+  end
+  return 1
+end
+M._deltas_of = deltas_of
+
 -- Joins runs of consecutive chat/token notifications of the same chat into
--- one (texts concatenated, `merged` = how many), so a batch costs one append
--- per chat instead of one per token. Order is kept: only neighbours merge.
+-- one (texts concatenated, `deltas` summed), so a batch costs one append per
+-- chat instead of one per notification. Order is kept: only neighbours merge.
 function M._join_tokens(messages)
   local out, n = {}, 0
   local run = nil -- params of the notification being extended
   local texts = nil
+  local deltas = 0
   local function close_run()
     if texts then
       run.text = table.concat(texts)
-      run.merged = #texts
+      run.deltas = deltas
       texts = nil
     end
   end
@@ -435,8 +447,10 @@ function M._join_tokens(messages)
       if run and params.chatId == run.chatId then
         if not texts then
           texts = { run.text }
+          deltas = deltas_of(run)
         end
         texts[#texts + 1] = params.text
+        deltas = deltas + deltas_of(params)
       else
         close_run()
         run = params

@@ -98,8 +98,8 @@ end
 
 -- Token dispatch -------------------------------------------------------------
 
--- params = {chatId, text, merged?}: `merged` is how many notifications
--- backend.lua joined into this one (see backend._join_tokens).
+-- params = {chatId, text, deltas?}: `deltas` is how many provider deltas the
+-- text joins (the backend's count, summed by backend._join_tokens).
 local function on_token(params)
   if type(params) ~= 'table' then
     return
@@ -112,7 +112,7 @@ local function on_token(params)
   if not s.first_ns then
     s.first_ns = uv.hrtime()
   end
-  s.deltas = s.deltas + (params.merged or 1)
+  s.deltas = s.deltas + backend._deltas_of(params)
   local parts = s.parts
   parts[#parts + 1] = text
   s.unrendered = s.unrendered + 1

@@ -15,6 +15,7 @@ namespace {
 struct TurnOutcome {
   std::map<std::string, std::string> text;  // chatId -> concatenated chat/token text
   int token_messages = 0;
+  std::size_t deltas = 0;  // sum of the notifications' `deltas`
   json response;  // the chat/send response (result or error)
 };
 
@@ -44,6 +45,7 @@ TurnOutcome read_turn(BackendProcess& backend, int id, TurnOutcome so_far = {},
     if (m->value("method", "") == "chat/token") {
       so_far.text[(*m)["params"]["chatId"]] += (*m)["params"]["text"].get<std::string>();
       ++so_far.token_messages;
+      so_far.deltas += (*m)["params"]["deltas"].get<std::size_t>();
     } else if (m->contains("id") && (*m)["id"] == id && !m->contains("method")) {
       so_far.response = *m;
       return so_far;
@@ -287,6 +289,28 @@ TEST_F(ChatIntegrationTest, WhileTheEditorDoesNotReadTokensMergeIntoFewMessages)
   ASSERT_TRUE(t.response.contains("result")) << t.response;
   EXPECT_EQ(t.text.at("c"), fake_.stats()["last_text"].get<std::string>());
   EXPECT_LT(t.token_messages, 2000) << "tokens were queued one message each";
+}
+
+TEST_F(ChatIntegrationTest, AFastStreamReachesTheEditorAtMostOncePerFrame) {
+  initialize(backend_, fake_.url());
+  // 400 tokens at 400 tok/s: one second, so about 62 frames of 16 ms.
+  backend_.request(2, "chat/send", chat_params("c", "text?tokens=400&rate=400"));
+  const TurnOutcome t = read_turn(backend_, 2);
+  ASSERT_TRUE(t.response.contains("result")) << t.response;
+  EXPECT_EQ(t.text.at("c"), fake_.stats()["last_text"].get<std::string>());
+  EXPECT_EQ(t.deltas, 400u) << "the editor's live token count";
+  EXPECT_LE(t.token_messages, 100) << "tokens were not paced per frame";
+  EXPECT_GE(t.token_messages, 20) << "text waited longer than a frame";
+}
+
+TEST_F(ChatIntegrationTest, ASlowStreamSendsEveryTokenAtOnce) {
+  initialize(backend_, fake_.url());
+  // 20 tok/s: 50 ms between tokens, more than a frame, so nothing may wait or merge.
+  backend_.request(2, "chat/send", chat_params("c", "text?tokens=8&rate=20"));
+  const TurnOutcome t = read_turn(backend_, 2);
+  ASSERT_TRUE(t.response.contains("result")) << t.response;
+  EXPECT_EQ(t.token_messages, 8);
+  EXPECT_EQ(t.deltas, 8u);
 }
 
 TEST_F(ChatIntegrationTest, ModelsListAndShow) {

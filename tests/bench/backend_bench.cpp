@@ -4,8 +4,11 @@
 //      backend's CPU time per token;
 //   2. latency: tokens at a steady rate, each stamped by the fake with its send time
 //      (CLOCK_MONOTONIC); the reader measures send -> notification read. That includes the
-//      kernel's loopback and pipe hops, so it bounds what the backend adds from above.
-// Usage: backend_bench [--tokens N] [--latency-tokens N] [--rate R]
+//      kernel's loopback and pipe hops, so it bounds what the backend adds from above. At a
+//      rate slower than the backend's 16 ms frame (50 tok/s) every token leaves at once, so
+//      this is what the backend adds; at 1000 tok/s tokens wait for their frame by design
+//      (at most 16 ms), so that figure shows the pacing.
+// Usage: backend_bench [--tokens N] [--latency-tokens N] [--rate R]  (--rate: one latency run)
 
 #include <time.h>
 #include <unistd.h>
@@ -91,15 +94,18 @@ void latency(int tokens, int rate) {
   FakeOllamaProcess fake;
   BackendProcess backend({"--log-level", "warn"});
   start(backend, fake.url());
+  const double cpu_before = cpu_seconds(backend.pid());
   backend.request(2, "chat/send",
                   send_params(2, "text?tokens=" + std::to_string(tokens) +
                                      "&rate=" + std::to_string(rate) + "&stamp=1"));
   std::vector<double> ms;
+  int messages = 0;
   for (;;) {
     auto m = backend.read_message(60s);
     if (!m) throw std::runtime_error("no answer");
     const std::int64_t read_at = now_ns();
     if (m->value("method", "") == "chat/token") {
+      ++messages;
       // Stamped tokens look like "i:ns " ; several may share one notification.
       std::istringstream items((*m)["params"]["text"].get<std::string>());
       std::string item;
@@ -121,14 +127,17 @@ void latency(int tokens, int rate) {
       "latency: %zu tokens at %d tokens/s, fake write -> editor read: p50 %.3f ms, p99 %.3f ms, "
       "max %.3f ms\n",
       ms.size(), rate, pct(0.50), pct(0.99), ms.back());
+  const double cpu = cpu_seconds(backend.pid()) - cpu_before;
+  std::printf("latency: %d chat/token notifications; backend CPU %.2f us/token\n", messages,
+              cpu * 1e6 / static_cast<double>(ms.size()));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int tokens = 200000;
-  int latency_tokens = 3000;
-  int rate = 1000;
+  int latency_tokens = 0;
+  int rate = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const int value = std::atoi(argv[i + 1]);
@@ -138,7 +147,12 @@ int main(int argc, char** argv) {
   }
   try {
     throughput(tokens);
-    latency(latency_tokens, rate);
+    if (rate > 0) {
+      latency(latency_tokens > 0 ? latency_tokens : 3000, rate);
+    } else {
+      latency(latency_tokens > 0 ? latency_tokens : 500, 50);     // below the frame rate
+      latency(latency_tokens > 0 ? latency_tokens : 3000, 1000);  // paced
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "backend_bench: %s\n", e.what());
     return 1;

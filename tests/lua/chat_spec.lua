@@ -131,6 +131,13 @@ describe('chat buffer', function()
     eq('cd12345678901234567890', chat_lines(child)[8])
     vim.wait(100)
     eq(3, child.lua('return _G.appends'), 'nothing left to render')
+    -- the backend paces: one notification may join many deltas, and says how many
+    local tokens = child.lua([[
+      require('quill.backend')._handle_message({ jsonrpc = '2.0', method = 'chat/token',
+        params = { chatId = 'chat-1', text = 'e', deltas = 6 } })
+      return require('quill').status().chats['chat-1'].tokens
+    ]])
+    eq(4 + 20 + 6, tokens)
   end)
 
   it('joins only neighbouring tokens of the same chat, keeping the order', function()
@@ -144,11 +151,21 @@ describe('chat buffer', function()
       tok('A', '6'), tok('A', '7'), resp, tok('B', '8') })
     local flat = vim.tbl_map(function(m)
       if m.method == 'chat/token' then
-        return m.params.chatId .. ':' .. m.params.text .. ':' .. tostring(m.params.merged or 1)
+        return m.params.chatId .. ':' .. m.params.text .. ':' .. tostring(m.params.deltas or 1)
       end
       return m.method or ('response ' .. m.id)
     end, got)
     eq({ 'A:12:2', 'B:3:1', 'A:4:1', 'log', 'A:567:3', 'response 4', 'B:8:1' }, flat)
+    -- the backend's own counts are summed; a count that is not a positive number counts as 1
+    local counted = function(text, deltas)
+      local m = tok('A', text)
+      m.params.deltas = deltas
+      return m
+    end
+    got = b._join_tokens({ counted('x', 5), counted('y', 7), counted('z', 'many'), counted('w', -3), counted('v', 0 / 0) })
+    eq(1, #got)
+    eq('xyzwv', got[1].params.text)
+    eq(15, got[1].params.deltas)
   end)
 
   it('follows new text while the cursor is on the last line, not after the user moved up', function()

@@ -1,14 +1,21 @@
 #pragma once
-// chat/token batching. Deltas of a chat received in one loop iteration leave as one
-// notification, sent from a uv_check handle (after the loop's I/O phase), so nothing ever
-// waits for more data. While the editor is not reading (the output queue is not empty), a
-// chat's new deltas join its unsent text instead of queueing a message each: the queue stays
-// bounded and the editor catches up with one append. A chat's unsent text is bounded too
-// (max_pending): a delta that would outgrow it sends what waited first, writable or not. Deltas
-// are never cut, so no code point is split.
+// chat/token pacing and batching. The editor renders at most once per frame, so a chat's text
+// leaves at most once per frame too: one merged notification instead of a pipe full of small
+// ones, whatever the token rate.
+// - A delta of a chat that sent nothing for a frame leaves at once: from a uv_check handle, after
+//   the loop's I/O phase, so the deltas of that same loop iteration join it. After a quiet spell
+//   the first token is never delayed.
+// - Deltas that come sooner wait, merged, until a frame after the chat's last send; one timer,
+//   armed for the earliest such deadline, serves every chat.
+// - While the editor is not reading (the output queue is not empty), due text keeps waiting and
+//   merging: the queue stays bounded and the editor catches up with one append.
+// A chat's unsent text is bounded (max_pending): a delta that would outgrow it sends what waited
+// first, writable or not. Deltas are never cut, so no code point is split.
 
 #include <uv.h>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -26,31 +33,55 @@ class TokenCoalescer {
   };
 
   static constexpr std::size_t kDefaultMaxPending = 4 * 1024 * 1024;
+  // About one screen refresh at 60 Hz; the Lua side renders at the same pace.
+  static constexpr std::chrono::milliseconds kDefaultFrame{16};
 
-  TokenCoalescer(uv_loop_t* loop, Output output, std::size_t max_pending = kDefaultMaxPending);
+  TokenCoalescer(uv_loop_t* loop, Output output, std::size_t max_pending = kDefaultMaxPending,
+                 std::chrono::milliseconds frame = kDefaultFrame);
 
   void append(const std::string& chat_id, std::string_view text);
-  // Sends the chat's pending text now, writable or not: its response must come after it.
+  // Sends the chat's pending text now, writable or not (its response must come after it), and
+  // forgets the chat's pace: its next turn's first token leaves at once.
   void flush(const std::string& chat_id);
-  // The output drained: send what waited.
-  void on_writable() { flush_all_if_writable(); }
+  // The output drained: send what is due.
+  void on_writable() { pump(); }
   // Chats with text not yet sent.
-  std::size_t pending_chats() const { return pending_.size(); }
+  std::size_t pending_chats() const;
   // Bytes of the chat's text not yet sent.
   std::size_t pending_bytes(std::string_view chat_id) const;
 
-  // Builds one chat/token notification without a DOM.
-  static std::string notification(std::string_view chat_id, std::string_view text);
+  // Builds one chat/token notification without a DOM; `deltas`: how many provider deltas the
+  // text joins (the editor's live token count).
+  static std::string notification(std::string_view chat_id, std::string_view text,
+                                  std::size_t deltas = 1);
 
  private:
-  void flush_all_if_writable();
-  void send_one(const std::string& chat_id, std::string& text);
+  struct Chat {
+    std::string text;         // not sent yet
+    std::size_t deltas = 0;   // deltas in `text`
+    std::uint64_t sent_at = 0;  // loop time (ms) of the last send
+    bool sent_once = false;
+  };
 
+  // Sends every chat whose frame has passed (when the output is writable), forgets chats quiet
+  // for a frame, and arms the timer for the next deadline.
+  void pump();
+  void send(const std::string& chat_id, Chat& chat);
+  std::uint64_t due_at(const Chat& chat) const;
+  void arm_check();
+  // Arms the one timer for loop time `due`, unless it fires sooner already.
+  void arm_timer(std::uint64_t due);
+
+  uv_loop_t* loop_;
   Output output_;
   std::size_t max_pending_;
-  std::map<std::string, std::string, std::less<>> pending_;
+  std::uint64_t frame_ms_;
+  std::map<std::string, Chat, std::less<>> chats_;
   uv::UvHandle<uv_check_t> check_;
+  uv::UvHandle<uv_timer_t> timer_;
   bool check_active_ = false;
+  bool timer_armed_ = false;
+  std::uint64_t timer_due_ = 0;
 };
 
 }  // namespace quill::chat
