@@ -70,8 +70,15 @@ local function render(s)
   local parts = s.parts
   local text = n == 1 and parts[#parts] or table.concat(parts, '', #parts - n + 1, #parts)
   s.unrendered = 0
-  s.rendered_at = uv.now()
+  local now = uv.now()
+  s.rendered_at = now
   s.sink(text)
+  -- While text flows the spinner's counts change with the text, in the same redraw (its own
+  -- timer would cost a redraw of its own ten times a second).
+  if s.tick and now - s.ticked_at >= M.SPINNER_MS then
+    s.ticked_at = now
+    s.tick()
+  end
 end
 M.render = render
 
@@ -221,11 +228,22 @@ end
 
 -- Sessions -------------------------------------------------------------------
 
--- Starts session `s` on `messages` with its spinner: `tick` runs now and on every timer beat.
+-- Starts session `s` on `messages` with its spinner: `tick` runs now, with renders at most every
+-- SPINNER_MS, and on the timer's beats when nothing rendered since the last one (waiting for
+-- the first token, a pause).
 function M.start_with_spinner(s, messages, tick)
   M.start(s, messages)
+  s.ticked_at = uv.now()
   tick()
-  s.timer = M.start_timer(tick)
+  s.tick = tick
+  s.timer = M.start_timer(function()
+    local now = uv.now()
+    if s.rendered_at and now - s.rendered_at < M.SPINNER_MS then
+      return -- text is flowing: renders tick it
+    end
+    s.ticked_at = now
+    tick()
+  end)
 end
 
 -- A repeating timer calling fn() in the main loop every SPINNER_MS until stopped.

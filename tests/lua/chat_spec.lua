@@ -263,6 +263,59 @@ describe('chat buffer', function()
     eq(STATS_LINE .. '|QuillStats', virt_text(child, 4), 'no spinner update after the end')
   end)
 
+  it('updates the spinner with the text while it flows, and on its own timer only in a pause', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.lua([[
+      _G.log = {}
+      local api = vim.api
+      local set_text, set_extmark = api.nvim_buf_set_text, api.nvim_buf_set_extmark
+      local hr = (vim.uv or vim.loop).hrtime
+      api.nvim_buf_set_text = function(...)
+        local r = set_text(...)
+        table.insert(_G.log, { 'text', hr() })
+        return r
+      end
+      api.nvim_buf_set_extmark = function(buf, ns, row, col, opts)
+        local vt = opts.virt_text
+        if vt and vt[1] and vt[1][1]:find('tok/s') then
+          table.insert(_G.log, { 'spin', hr() })
+        end
+        return set_extmark(buf, ns, row, col, opts)
+      end
+      -- a token every 20 ms for 600 ms
+      local n = 0
+      _G.feeder = (vim.uv or vim.loop).new_timer()
+      _G.feeder:start(20, 20, vim.schedule_wrap(function()
+        n = n + 1
+        if n > 30 then
+          if not _G.feeder:is_closing() then _G.feeder:close() end
+          _G.fed_at = #_G.log
+          return
+        end
+        tok('chat-1', 'x')
+      end))
+    ]])
+    child.wait('_G.fed_at ~= nil', 3000)
+    local log = child.lua('return _G.log')
+    -- an update "with the text" comes right after an append, in the same callback (a timer's
+    -- tick would land at any phase of the 20 ms between tokens)
+    local spins, alone = 0, 0
+    for i, e in ipairs(log) do
+      if e[1] == 'spin' then
+        spins = spins + 1
+        local prev = log[i - 1]
+        if not (prev and prev[1] == 'text' and e[2] - prev[2] < 2e6) then
+          alone = alone + 1
+        end
+      end
+    end
+    ok(spins >= 3, 'the counts kept up with the text: ' .. spins)
+    eq(0, alone, 'no spinner update of its own (a redraw) while text flows')
+    -- a pause: the timer animates it again
+    child.wait('#_G.log > _G.fed_at and _G.log[#_G.log][1] == "spin"', 1000)
+  end)
+
   it('keeps the conversation and sends all of it with the next question', function()
     local child = stub.child()
     child.cmd('QuillChat first')
