@@ -223,9 +223,12 @@ end
 -- Follow-scroll. A cursor move fires CursorMoved (matchparen and friends) and
 -- makes Neovim recompute the view, so the chat window moves only when the end
 -- of the answer would leave it, at most once per rendered frame (stream.lua
--- paces the sink). The window follows while its cursor is where we last put
--- it or on the answer's last line; a user who moved elsewhere is left alone
--- until they come back.
+-- paces the sink). Neovim also fires CursorMoved for every change of the
+-- cursor's line, so the cursor never sits on the line the text goes into: it
+-- waits at the start of the line above, and `zb` on the last line puts the end
+-- at the bottom of the window. It moves once per new line, not per frame. The
+-- window follows while its cursor is where we last put it or on the answer's
+-- last line; a user who moved elsewhere is left alone until they come back.
 
 -- Whether `win` follows session `s` whose answer ends on `row` (0-based).
 local function following(s, win, row)
@@ -244,10 +247,17 @@ local function follow(s)
   if not win then
     return
   end
-  local row, col = s.writer:position()
+  local row = s.writer:position()
   if following(s, win, row) and not shown_whole(win, row) then
-    api.nvim_win_set_cursor(win, { row + 1, col })
-    s.cursor_set = api.nvim_win_get_cursor(win) -- as clamped by Neovim
+    local target = { math.max(row, 1), 0 } -- the line above the last, 1-based
+    api.nvim_win_call(win, function()
+      -- The cursor visits the last line only inside this call: CursorMoved compares where it
+      -- is when Neovim next waits for a key.
+      api.nvim_win_set_cursor(win, { row + 1, 0 })
+      vim.cmd('normal! zb')
+      api.nvim_win_set_cursor(win, target)
+    end)
+    s.cursor_set = target
   end
 end
 

@@ -181,9 +181,10 @@ describe('chat buffer', function()
     -- the end is on screen: the cursor stays on the answer's header, so no CursorMoved per token
     eq({ 5, 0 }, child.lua('return vim.api.nvim_win_get_cursor(0)'))
     eq(0, child.lua('return _G.moved'))
-    -- a burst that runs past the window: the cursor moves to the end, once per frame at most
+    -- a burst that runs past the window: the view follows the end, the cursor waits on the line
+    -- above it (a change of the cursor's own line is a CursorMoved), once per frame at most
     child.lua([[for i = 1, 50 do tok('chat-1', '\nline ' .. i) end]])
-    child.wait('vim.api.nvim_win_get_cursor(0)[1] == 60', 1000)
+    child.wait('vim.api.nvim_win_get_cursor(0)[1] == 59', 1000)
     eq(60, child.lua('return vim.fn.line("w$")'), 'window scrolled to the end')
     ok(child.lua('return _G.moved') <= 2, 'at most one move per rendered frame')
     child.lua('vim.api.nvim_win_set_cursor(0, { 3, 0 })') -- the user goes up to re-read
@@ -204,8 +205,37 @@ describe('chat buffer', function()
     eq({ 1, 0 }, child.lua('return vim.api.nvim_win_get_cursor(0)'))
     child.lua('vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), 0 })') -- G
     child.lua([[tok('chat-2', string.rep('line\n', 50) .. 'end')]])
-    child.wait('vim.deep_equal(vim.api.nvim_win_get_cursor(0), { 67, 2 })', 1000)
+    child.wait('vim.deep_equal(vim.api.nvim_win_get_cursor(0), { 66, 0 })', 1000)
     eq(67, child.lua('return vim.fn.line("w$")'), 'window scrolled to the end')
+  end)
+
+  it('keeps a long, wrapping last line in view without a CursorMoved per frame', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', string.rep('line\n', 40))]]) -- past the window: following starts
+    child.wait('vim.api.nvim_win_get_cursor(0)[1] == vim.api.nvim_buf_line_count(0) - 1', 1000)
+    child.lua([[
+      vim.wo.wrap = true
+      _G.moved = 0
+      vim.api.nvim_create_autocmd('CursorMoved', { callback = function() _G.moved = _G.moved + 1 end })
+      -- one word per 30 ms, each its own frame: the last line grows over many screen rows
+      local n = 0
+      _G.feeder = (vim.uv or vim.loop).new_timer()
+      _G.feeder:start(30, 30, vim.schedule_wrap(function()
+        n = n + 1
+        if n > 40 then
+          if not _G.feeder:is_closing() then _G.feeder:close() end
+          _G.fed = true
+          return
+        end
+        tok('chat-1', 'word' .. n .. ' ')
+      end))
+    ]])
+    child.wait('_G.fed == true', 5000)
+    child.wait('vim.fn.line("w$") == vim.fn.line("$")', 1000)
+    ok(#child.lua('return vim.fn.getline("$")') > 3 * child.lua('return vim.api.nvim_win_get_width(0)'),
+      'the last line wraps over several screen rows')
+    ok(child.lua('return _G.moved') <= 2, 'the cursor is not dragged along each frame: ' .. child.lua('return _G.moved'))
   end)
 
   it('keeps filling the buffer while its window is closed', function()
