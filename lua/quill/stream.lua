@@ -73,11 +73,16 @@ local function render(s)
   local now = uv.now()
   s.rendered_at = now
   s.sink(text)
-  -- While text flows the spinner's counts change with the text, in the same redraw (its own
-  -- timer would cost a redraw of its own ten times a second).
-  if s.tick and now - s.ticked_at >= M.SPINNER_MS then
-    s.ticked_at = now
-    s.tick()
+  -- While text flows the spinner's counts change with the text, in the same redraw, and its
+  -- own beat is pushed back: every timer wakeup costs Neovim a turn of its main loop.
+  if s.tick then
+    if now - s.ticked_at >= M.SPINNER_MS then
+      s.ticked_at = now
+      s.tick()
+    end
+    if s.timer and not s.timer:is_closing() then
+      s.timer:start(M.SPINNER_MS, 0, s.on_beat)
+    end
   end
 end
 M.render = render
@@ -229,32 +234,24 @@ end
 -- Sessions -------------------------------------------------------------------
 
 -- Starts session `s` on `messages` with its spinner: `tick` runs now, with renders at most every
--- SPINNER_MS, and on the timer's beats when nothing rendered since the last one (waiting for
--- the first token, a pause).
+-- SPINNER_MS, and on its own beat only when nothing rendered for SPINNER_MS (waiting for the
+-- first token, a pause). One timer per session, restarted, never one per beat or render.
 function M.start_with_spinner(s, messages, tick)
   M.start(s, messages)
   s.ticked_at = uv.now()
   tick()
   s.tick = tick
-  s.timer = M.start_timer(function()
-    local now = uv.now()
-    if s.rendered_at and now - s.rendered_at < M.SPINNER_MS then
-      return -- text is flowing: renders tick it
-    end
-    s.ticked_at = now
-    tick()
-  end)
-end
-
--- A repeating timer calling fn() in the main loop every SPINNER_MS until stopped.
-function M.start_timer(fn)
   local timer = uv.new_timer()
-  timer:start(M.SPINNER_MS, M.SPINNER_MS, vim.schedule_wrap(function()
-    if not timer:is_closing() then
-      fn()
+  s.timer = timer
+  s.on_beat = vim.schedule_wrap(function()
+    if timer:is_closing() then
+      return
     end
-  end))
-  return timer
+    s.ticked_at = uv.now()
+    tick()
+    timer:start(M.SPINNER_MS, 0, s.on_beat)
+  end)
+  timer:start(M.SPINNER_MS, 0, s.on_beat)
 end
 
 function M.stop_timer(timer)

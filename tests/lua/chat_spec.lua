@@ -313,6 +313,14 @@ describe('chat buffer', function()
         end
         return set_extmark(buf, ns, row, col, opts)
       end
+      -- count the spinner's own beats (each one a wakeup of Neovim's loop)
+      _G.beats = 0
+      local turn = require('quill.chat').state().turn
+      local beat = turn.on_beat
+      turn.on_beat = function()
+        _G.beats = _G.beats + 1
+        beat()
+      end
       -- a token every 20 ms for 600 ms
       local n = 0
       _G.feeder = (vim.uv or vim.loop).new_timer()
@@ -342,8 +350,10 @@ describe('chat buffer', function()
     end
     ok(spins >= 3, 'the counts kept up with the text: ' .. spins)
     eq(0, alone, 'no spinner update of its own (a redraw) while text flows')
+    eq(0, child.lua('return _G.beats'), 'no spinner wakeup while text flows')
     -- a pause: the timer animates it again
     child.wait('#_G.log > _G.fed_at and _G.log[#_G.log][1] == "spin"', 1000)
+    ok(child.lua('return _G.beats') >= 1)
   end)
 
   it('keeps the conversation and sends all of it with the next question', function()
