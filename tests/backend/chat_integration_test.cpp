@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 
 #include "backend_process.hpp"
 #include "fake_ollama_process.hpp"
@@ -311,6 +312,34 @@ TEST_F(ChatIntegrationTest, ASlowStreamSendsEveryTokenAtOnce) {
   ASSERT_TRUE(t.response.contains("result")) << t.response;
   EXPECT_EQ(t.token_messages, 8);
   EXPECT_EQ(t.deltas, 8u);
+}
+
+TEST_F(ChatIntegrationTest, TheFirstTokenOnAReusedConnectionArrivesAtOnce) {
+  // A turn after another request reuses its connection; the first token then often arrives with
+  // the response headers, which libcurl hands over from its timer, not from a socket event. It
+  // must not wait for the next token (0.5 s later at 2 tok/s).
+  initialize(backend_, fake_.url());
+  int id = 2;
+  for (int round = 0; round < 8; ++round) {
+    backend_.request(id, "models/show", {{"model", "llama3.2"}});
+    ASSERT_TRUE(backend_.read_response(id).has_value());
+    ++id;
+    const auto sent = std::chrono::steady_clock::now();
+    backend_.request(id, "chat/send",
+                     chat_params("c" + std::to_string(round), "text?tokens=3&rate=2"));
+    std::optional<json> first;
+    while (!first) {
+      auto m = backend_.read_message(5s);
+      ASSERT_TRUE(m.has_value()) << "round " << round << ": no token";
+      if (m->value("method", "") == "chat/token") first = m;
+    }
+    const auto waited = std::chrono::steady_clock::now() - sent;
+    EXPECT_LT(waited, 300ms) << "round " << round << ": the first token waited for the second";
+    EXPECT_EQ((*first)["params"]["deltas"], 1) << "round " << round << ": merged with the next";
+    const TurnOutcome rest = read_turn(backend_, id);
+    ASSERT_TRUE(rest.response.contains("result")) << rest.response;
+    ++id;
+  }
 }
 
 TEST_F(ChatIntegrationTest, ModelsListAndShow) {

@@ -197,6 +197,31 @@ TEST_F(TokenPacingTest, AChatQuietForAFrameSendsItsNextDeltaAtOnce) {
   EXPECT_EQ(sent_[1].text, "b");
 }
 
+TEST_F(TokenPacingTest, ADeltaAppendedOutsideTheIoPhaseDoesNotWaitForTheNextEvent) {
+  // libcurl hands over data it had buffered from its timer (a reused connection's first bytes):
+  // the loop must not block in its poll phase before the check phase sends them.
+  make(50ms);
+  auto from_timer =
+      uv::UvHandle<uv_timer_t>([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
+  from_timer.get()->data = coalescer_.get();
+  uv_timer_start(
+      from_timer.get(),
+      [](uv_timer_t* t) { static_cast<chat::TokenCoalescer*>(t->data)->append("c", "t1"); }, 0,
+      0);
+  // Something else keeps the loop alive, far in the future (the next token, seconds away).
+  auto later =
+      uv::UvHandle<uv_timer_t>([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
+  uv_timer_start(later.get(), [](uv_timer_t*) {}, 2000, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (sent_.empty() && std::chrono::steady_clock::now() - t0 < 3s)
+    uv_run(&loop_, UV_RUN_ONCE);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_LT(waited, 1s) << "the token waited for the loop's next event";
+  later.close();
+  from_timer.close();
+}
+
 TEST_F(TokenPacingTest, AZeroFrameSendsEveryIterationsDeltas) {
   make(0ms);
   for (int i = 0; i < 5; ++i) {

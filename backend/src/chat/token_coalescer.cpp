@@ -21,6 +21,7 @@ TokenCoalescer::TokenCoalescer(uv_loop_t* loop, Output output, std::size_t max_p
   if (check_.ok()) check_.get()->data = this;
   timer_ = uv::UvHandle<uv_timer_t>([loop](uv_timer_t* t) { return uv_timer_init(loop, t); });
   if (timer_.ok()) timer_.get()->data = this;
+  idle_ = uv::UvHandle<uv_idle_t>([loop](uv_idle_t* i) { return uv_idle_init(loop, i); });
 }
 
 std::string TokenCoalescer::notification(std::string_view chat_id, std::string_view text,
@@ -92,6 +93,10 @@ void TokenCoalescer::arm_check() {
   uv_check_start(check_.get(), [](uv_check_t* c) {
     uv::guarded("sending chat tokens", [c] { static_cast<TokenCoalescer*>(c->data)->pump(); });
   });
+  // An active idle handle keeps the loop from blocking in its poll phase: text appended outside
+  // it (libcurl delivering buffered bytes from its timer) leaves in this iteration, not after
+  // the next socket event.
+  if (idle_.ok()) uv_idle_start(idle_.get(), [](uv_idle_t*) {});
 }
 
 void TokenCoalescer::arm_timer(std::uint64_t due) {
@@ -113,6 +118,7 @@ void TokenCoalescer::pump() {
   if (check_active_) {
     check_active_ = false;
     uv_check_stop(check_.get());
+    if (idle_.ok()) uv_idle_stop(idle_.get());
   }
   const std::uint64_t now = uv_now(loop_);
   std::uint64_t next = std::numeric_limits<std::uint64_t>::max();

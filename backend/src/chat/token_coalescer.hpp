@@ -3,7 +3,8 @@
 // leaves at most once per frame too: one merged notification instead of a pipe full of small
 // ones, whatever the token rate.
 // - A delta of a chat that sent nothing for a frame leaves at once: from a uv_check handle, after
-//   the loop's I/O phase, so the deltas of that same loop iteration join it. After a quiet spell
+//   the loop's I/O phase, so the deltas of that same loop iteration join it (an idle handle keeps
+//   the loop from blocking before that when the delta came from a timer). After a quiet spell
 //   the first token is never delayed.
 // - Deltas that come sooner wait, merged, until a frame after the chat's last send; one timer,
 //   armed for the earliest such deadline, serves every chat.
@@ -79,6 +80,7 @@ class TokenCoalescer {
   std::map<std::string, Chat, std::less<>> chats_;
   uv::UvHandle<uv_check_t> check_;
   uv::UvHandle<uv_timer_t> timer_;
+  uv::UvHandle<uv_idle_t> idle_;  // active with check_: the loop does not block before it runs
   bool check_active_ = false;
   bool timer_armed_ = false;
   std::uint64_t timer_due_ = 0;
