@@ -6,6 +6,7 @@
 
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "backend_process.hpp"
 #include "fake_ollama_process.hpp"
@@ -134,6 +135,24 @@ TEST_F(ChatIntegrationTest, CancelAnswersCancelledWithThePartialTextAndClosesThe
   const json stats = fake_.wait_stats([](const json& s) { return s["aborted"] == 1; });
   EXPECT_EQ(stats["aborted"], 1) << stats;
   EXPECT_EQ(stats["active"], 0) << stats;
+}
+
+TEST_F(ChatIntegrationTest, ACancelWhileTheEditorDoesNotReadSendsEveryTokenBeforeItsAnswer) {
+  initialize(backend_, fake_.url());
+  // 20,000 tok/s for 5 s; the editor reads nothing for the first 1.5 s, so the pipe is full
+  // and the backend holds merged text when the cancel comes.
+  backend_.request(2, "chat/send", chat_params("c", "text?tokens=100000&rate=20000"));
+  std::this_thread::sleep_for(1500ms);
+  backend_.notify("$/cancelRequest", {{"id", 2}});
+  const TurnOutcome t = read_turn(backend_, 2);
+  ASSERT_TRUE(t.response.contains("result")) << t.response;
+  const json& result = t.response["result"];
+  ASSERT_EQ(result["doneReason"], "cancelled") << "the stream ended before the cancel";
+  const std::string shown = t.text.count("c") ? t.text.at("c") : "";
+  const std::string kept = result["messages"][0]["content"];
+  EXPECT_GT(kept.size(), 64u * 1024) << "less than a pipe's worth: nothing was held back";
+  EXPECT_EQ(shown.size(), kept.size()) << "text the answer keeps never reached the editor first";
+  EXPECT_EQ(shown, kept);
 }
 
 TEST_F(ChatIntegrationTest, TwoChatsStreamAtOnceAndCancelIndependently) {
