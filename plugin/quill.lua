@@ -30,7 +30,9 @@ command('QuillInsert', 'quill: stream an answer at the cursor, or in place of th
 end, { nargs = '*', range = true })
 
 command('QuillCancel', 'quill: stop the answers of this buffer (all with !, or when it has none)', function(a)
-  require('quill').cancel({ all = a.bang })
+  if require('quill').cancel({ all = a.bang }) == 0 then
+    vim.notify('quill: nothing is streaming', vim.log.levels.INFO)
+  end
 end, { bang = true })
 
 command('QuillNew', 'quill: start a new conversation', function()

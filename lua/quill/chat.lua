@@ -21,6 +21,7 @@ local state = {
   history = {}, -- Messages, oldest first
   turn = nil, -- the running session
   you_mark = nil, -- extmark on the last `## You` header
+  notices = {}, -- notices already shown in this conversation ("tools are off: …")
 }
 
 local function notify(msg, level)
@@ -509,6 +510,10 @@ local function submit(buf, you, prompt_lines)
     on_tool(s, params)
   end
   s.on_notice = function(text)
+    if state.notices[text] then
+      return -- said once per conversation (per model: the text names it)
+    end
+    state.notices[text] = true
     write_block(s, text, 'QuillTool')
   end
   state.turn = s
@@ -600,6 +605,7 @@ function M.new()
   end
   state.history = {}
   state.tools = nil
+  state.notices = {}
   local buf, win = M.open()
   reset_buffer(buf)
   api.nvim_win_set_cursor(win, { 3, 0 })

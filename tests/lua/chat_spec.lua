@@ -279,7 +279,7 @@ describe('chat buffer', function()
         if x[4].virt_text and x[4].virt_text[1][1]:find('3 tokens, [%d.]+ tok/s') then return true end
       end
     end)()]], 2000)
-    ok(first ~= nil)
+    h.matches('^%S+ llama3%.2: .*|QuillSpinner$', first, 'right after the tokens the header still shows the spinner')
     eq(true, child.lua([[return require('quill.chat').state().turn.timer ~= nil]]))
     local timer_closed = child.lua([[
       local t = require('quill.chat').state().turn.timer
@@ -477,6 +477,11 @@ describe('chat buffer', function()
     child.lua([[answer(1, nil, done('chat-1', 'partial late', { doneReason = 'cancelled' }))]])
     eq({ 'partial', '', '[cancelled]', '', '## You', '', '' }, { unpack(chat_lines(child), 7) })
     eq(2, #child.lua([[return require('quill.chat').history()]]))
+    -- nothing left to cancel: it says so, and sends nothing
+    child.lua('_G.notes = {}')
+    child.cmd('QuillCancel')
+    eq({ { msg = 'quill: nothing is streaming', level = vim.log.levels.INFO } }, child.lua('return _G.notes'))
+    eq({ 1 }, child.lua('return cancels'))
   end)
 
   local kinds = {

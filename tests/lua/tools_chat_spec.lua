@@ -59,6 +59,23 @@ describe('chat with tools', function()
     eq({ '## You', '', 'hi', '', '## Assistant', '', 'tools are off: tiny does not support them', '', 'Hello' },
       child.lua('return chat()'))
     eq({ 'QuillTool' }, child.lua('return groups(6)'))
+    -- said once per conversation and model, not after every answer
+    child.lua([[answer(2, nil, done('chat-1', 'Hello'))]])
+    child.cmd('QuillChat again')
+    eq(true, child.lua('return params(3).tools == nil'))
+    child.lua([[tok('chat-2', 'Hi')]])
+    local lines = child.lua('return chat()')
+    local said = 0
+    for _, l in ipairs(lines) do
+      said = said + (l:find('tools are off', 1, true) and 1 or 0)
+    end
+    eq(1, said, table.concat(lines, '|'))
+    -- a new conversation says it again
+    child.lua([[answer(3, nil, done('chat-2', 'Hi'))]])
+    child.cmd('QuillNew')
+    child.lua([[vim.api.nvim_buf_set_lines(0, -2, -1, false, { 'third' })]])
+    child.lua([[require('quill.chat').send()]])
+    child.wait([[vim.tbl_contains(chat(), 'tools are off: tiny does not support them')]])
   end)
 
   it('sends without tools when models/show fails, or tools are disabled, or the backend has none', function()
