@@ -174,6 +174,19 @@ function M.ensure_buffer()
   return state.buf
 end
 
+-- The split's width (left/right) or height (top/bottom): `size` below 1 is a fraction of the
+-- screen; at least a readable minimum, and never so much that the other windows are squeezed.
+function M.split_size(size, vertical)
+  local total = vertical and vim.o.columns or (vim.o.lines - vim.o.cmdheight - 1)
+  local min, keep = 30, 40 -- the chat's minimum, what the other windows keep
+  if not vertical then
+    min, keep = 8, 8
+  end
+  local want = size < 1 and math.floor(total * size) or size
+  want = math.min(math.max(want, min), total - keep)
+  return math.max(want, 1)
+end
+
 local function open_split()
   local cfg = config.get().chat
   local cmds = {
@@ -182,7 +195,8 @@ local function open_split()
     top = 'topleft %dsplit',
     bottom = 'botright %dsplit',
   }
-  vim.cmd(cmds[cfg.position]:format(cfg.size))
+  local vertical = cfg.position == 'left' or cfg.position == 'right'
+  vim.cmd(cmds[cfg.position]:format(M.split_size(cfg.size, vertical)))
   local win = api.nvim_get_current_win()
   api.nvim_win_set_buf(win, state.buf)
   vim.wo[win].wrap = true

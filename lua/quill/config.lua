@@ -33,7 +33,7 @@ local defaults = {
   -- Chat window layout.
   chat = {
     position = 'right', -- left, right, top, bottom
-    size = 80, -- columns (left/right) or lines (top/bottom)
+    size = 0.4, -- below 1: a fraction of the screen; else columns (left/right) or lines (top/bottom)
     -- 'light': quill's own markdown highlighting (cheap while streaming); 'markdown': Neovim's
     syntax = 'light',
     -- A turn's answer, and separately its thinking, stop at this many bytes: [stopped: ...].
@@ -106,6 +106,13 @@ local function is_pos_int(v)
   end
 end
 
+-- A fraction of the screen (0 < v < 1) or a whole number of columns or lines.
+local function is_size(v)
+  if type(v) ~= 'number' or v <= 0 or v ~= v or (v >= 1 and v % 1 ~= 0) or v == math.huge then
+    return 'must be a fraction below 1 or a positive integer (got ' .. show(v) .. ')'
+  end
+end
+
 local function one_of(list)
   return function(v)
     if not vim.tbl_contains(list, v) then
@@ -170,7 +177,7 @@ local schema = {
   workspace_root = optional(is_string),
   chat = {
     position = one_of(POSITIONS),
-    size = is_pos_int,
+    size = is_size,
     syntax = one_of({ 'light', 'markdown' }),
     max_answer_bytes = is_pos_int,
   },

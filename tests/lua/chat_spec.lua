@@ -53,6 +53,26 @@ describe('chat buffer', function()
       vim.api.nvim_get_current_buf() == require('quill.chat').state().buf }]]))
   end)
 
+  it('sizes the chat as a fraction of the screen, never squeezing the other windows', function()
+    local child = stub.child()
+    child.lua('vim.o.columns = 90')
+    child.cmd('QuillChat')
+    local widths = child.lua([[return vim.tbl_map(vim.api.nvim_win_get_width, vim.api.nvim_tabpage_list_wins(0))]])
+    eq(2, #widths)
+    eq(36, child.lua('return vim.api.nvim_win_get_width(0)'), '0.4 of 90 columns')
+    ok(math.min(widths[1], widths[2]) >= 36)
+    -- a fixed size bigger than the screen allows still leaves 40 columns
+    child.cmd('close')
+    child.lua([[require('quill').setup({ chat = { size = 80 } })]])
+    child.cmd('QuillChat')
+    eq(50, child.lua('return vim.api.nvim_win_get_width(0)'))
+    -- a small fraction is raised to a readable minimum
+    child.cmd('close')
+    child.lua([[require('quill').setup({ chat = { size = 0.1 } })]])
+    child.cmd('QuillChat')
+    eq(30, child.lua('return vim.api.nvim_win_get_width(0)'))
+  end)
+
   it('sends model, options and system prompt from the config', function()
     local child = stub.child()
     child.lua([[require('quill').setup({ model = 'qwen3:8b', system_prompt = 'Be brief.',

@@ -26,7 +26,7 @@ describe('config', function()
     eq('info', cfg.log_level)
     eq(10000, cfg.request_timeout_ms)
     eq({ connect_ms = 5000, first_byte_ms = 300000, idle_ms = 60000 }, cfg.timeouts)
-    eq({ position = 'right', size = 80, syntax = 'light', max_answer_bytes = 4194304 }, cfg.chat)
+    eq({ position = 'right', size = 0.4, syntax = 'light', max_answer_bytes = 4194304 }, cfg.chat)
     eq({ send = '<CR>', send_insert = '<C-s>', cancel = '<C-c>' }, cfg.keymaps)
   end)
 
@@ -75,6 +75,18 @@ describe('config', function()
       "quill: option 'chat.position' must be one of left, right, top, bottom (got 'middle')",
       raises(config.setup, { chat = { position = 'middle' } })
     )
+  end)
+
+  it('chat.size: a fraction of the screen or whole columns/lines', function()
+    config.setup({ chat = { size = 0.3 } })
+    eq(0.3, config.get().chat.size)
+    config.setup({ chat = { size = 60 } })
+    eq(60, config.get().chat.size)
+    for _, bad in ipairs({ 0, -0.5, 1.5, 0 / 0, math.huge, 'wide' }) do
+      h.matches("^quill: option 'chat.size' must be a fraction below 1 or a positive integer",
+        raises(config.setup, { chat = { size = bad } }), tostring(bad))
+    end
+    config.setup({})
   end)
 
   it('names the option for a wrong type, also nested', function()
