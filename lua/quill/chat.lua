@@ -215,6 +215,9 @@ end
 function M.open()
   local buf = M.ensure_buffer()
   local win = chat_win()
+  if win and api.nvim_win_get_tabpage(win) ~= api.nvim_get_current_tabpage() then
+    win = nil -- shown in another tab: open it here rather than jump there
+  end
   if not win then
     -- a window of the current tab that already shows the chat
     for _, w in ipairs(api.nvim_tabpage_list_wins(0)) do

@@ -46,6 +46,9 @@ end
 function M.log()
   local path = require('quill.backend').log_file()
   vim.cmd('split ' .. vim.fn.fnameescape(path))
+  -- the newest lines are what one looks for; reloaded when the backend writes more
+  vim.bo.autoread = true
+  vim.cmd('normal! G')
 end
 
 -- :[range]QuillInsert [instruction]; asks for the instruction when there is none.

@@ -83,10 +83,12 @@ describe('plugin/quill.lua', function()
   it(':QuillLog opens the configured log file', function()
     local child = new_child()
     local log = vim.fn.tempname() .. '.log'
+    vim.fn.writefile({ 'first', 'second', 'newest' }, log)
     child.lua("require('quill').setup({ log_file = ... })", { log })
     child.cmd('QuillLog')
     eq(log, child.lua('return vim.api.nvim_buf_get_name(0)'))
     eq(2, child.lua('return #vim.api.nvim_list_wins()'))
+    eq({ 3, 0 }, child.lua('return vim.api.nvim_win_get_cursor(0)'), 'opens at the newest line')
   end)
 
   it(':QuillInfo reports a missing binary as an error', function()
