@@ -123,6 +123,40 @@ local function set_keymaps(buf)
     M.cancel()
     vim.cmd('stopinsert')
   end, 'quill: stop the answer')
+  map(buf, 'n', keys.close, function()
+    M.close()
+  end, 'quill: close the chat window')
+  map(buf, 'n', keys.help, function()
+    M.show_keys(buf)
+  end, "quill: list the chat's keys")
+end
+
+-- The chat's own keys, "KEY  what it does" a line each (Normal mode first).
+function M.keys_text(buf)
+  local lines = {}
+  for _, mode in ipairs({ 'n', 'i' }) do
+    for _, m in ipairs(api.nvim_buf_get_keymap(buf, mode)) do
+      if type(m.desc) == 'string' and m.desc:find('^quill: ') then
+        table.insert(lines, ('%s %-8s %s'):format(mode == 'i' and 'insert' or 'normal', m.lhs, m.desc:sub(8)))
+      end
+    end
+  end
+  return table.concat(lines, '\n')
+end
+
+function M.show_keys(buf)
+  vim.notify('quill chat keys:\n' .. M.keys_text(buf), vim.log.levels.INFO)
+end
+
+-- Closes the chat window (the answer keeps streaming into the buffer); the last window of the
+-- tab stays, with a word why.
+function M.close()
+  local win = api.nvim_get_current_win()
+  if #api.nvim_tabpage_list_wins(0) == 1 then
+    vim.notify('quill: the chat is the only window here; :QuillChat brings it back after :bprevious', vim.log.levels.INFO)
+    return
+  end
+  api.nvim_win_close(win, false)
 end
 
 -- Markdown ftplugins and treesitter still apply (filetype=markdown), but the regex highlighting

@@ -64,6 +64,8 @@ local defaults = {
     send = '<CR>',
     send_insert = '<C-s>',
     cancel = '<C-c>',
+    close = 'q', -- close the chat window
+    help = 'g?', -- list the chat's keys
   },
 }
 
@@ -192,7 +194,13 @@ local schema = {
     deny = glob_list,
     deny_policy = one_of({ 'ask', 'refuse' }),
   },
-  keymaps = { send = key_or_false, send_insert = key_or_false, cancel = key_or_false },
+  keymaps = {
+    send = key_or_false,
+    send_insert = key_or_false,
+    cancel = key_or_false,
+    close = key_or_false,
+    help = key_or_false,
+  },
 }
 
 local function sorted_keys(t)
