@@ -74,6 +74,24 @@ end
 
 local model_names = {} -- from the last models/list, for completion
 
+-- Ollama names a model without a tag as `:latest`: `llama3.2` is `llama3.2:latest`.
+function M.same_model(a, b)
+  local function full(n)
+    return n:find(':', 1, true) and n or (n .. ':latest')
+  end
+  return type(a) == 'string' and type(b) == 'string' and full(a) == full(b)
+end
+
+local function names_of(result)
+  local names = {}
+  for _, m in ipairs(type(result) == 'table' and type(result.models) == 'table' and result.models or {}) do
+    if type(m) == 'table' and type(m.name) == 'string' then
+      table.insert(names, m.name)
+    end
+  end
+  return names
+end
+
 local function set_model(name)
   require('quill.config').get().model = name
   vim.notify('quill: model ' .. name, levels.INFO)
@@ -81,20 +99,32 @@ end
 
 -- :QuillModel [name]: set the model, or pick one of those the provider has.
 function M.model(name)
+  local backend = require('quill.backend')
   if name and vim.trim(name) ~= '' then
-    set_model(vim.trim(name))
+    name = vim.trim(name)
+    set_model(name)
+    -- a name the provider does not have is said now, not at the first send
+    backend.request('models/list', {}, function(err, result)
+      if err then
+        return
+      end
+      model_names = names_of(result)
+      for _, n in ipairs(model_names) do
+        if M.same_model(n, name) then
+          return
+        end
+      end
+      vim.notify(('quill: the provider has no model %s (it has: %s); `ollama pull %s` fetches it'):format(
+        name, #model_names > 0 and table.concat(model_names, ', ') or 'none', name), levels.WARN)
+    end)
     return
   end
-  local backend = require('quill.backend')
   backend.request('models/list', {}, function(err, result)
     if err then
       vim.notify('quill: cannot list models: ' .. tostring(err.message):gsub('^quill: ', ''), levels.ERROR)
       return
     end
-    local names = {}
-    for _, m in ipairs(type(result) == 'table' and result.models or {}) do
-      table.insert(names, m.name)
-    end
+    local names = names_of(result)
     model_names = names
     if #names == 0 then
       vim.notify('quill: the provider has no models: run `ollama pull <model>`', levels.WARN)
@@ -104,11 +134,15 @@ function M.model(name)
     vim.ui.select(names, {
       prompt = 'quill model',
       format_item = function(n)
-        return n == current and (n .. ' (current)') or n
+        return M.same_model(n, current) and (n .. ' (current)') or n
       end,
     }, function(choice)
       if choice then
-        set_model(choice)
+        -- after the picker's own output: a redraw first, so the message asks for no Enter
+        vim.schedule(function()
+          vim.cmd('redraw')
+          set_model(choice)
+        end)
       end
     end)
   end)
@@ -119,12 +153,8 @@ end
 function M.complete_models(lead)
   local backend = require('quill.backend')
   backend.request('models/list', {}, function(err, result)
-    if not err and type(result) == 'table' and type(result.models) == 'table' then
-      local names = {}
-      for _, m in ipairs(result.models) do
-        table.insert(names, m.name)
-      end
-      model_names = names
+    if not err then
+      model_names = names_of(result)
     end
   end)
   return vim.tbl_filter(function(n)

@@ -644,25 +644,38 @@ describe('chat buffer', function()
 
   it(':QuillModel sets the model, or picks one from models/list', function()
     local child = stub.child()
+    local models = [[{ models = { { name = 'qwen3:8b', size = 1, modifiedAt = 'x' },
+      { name = 'llama3.2:latest', size = 2, modifiedAt = 'y' } } }]]
     child.cmd('QuillModel qwen3:8b')
     eq('qwen3:8b', child.lua([[return require('quill.config').get().model]]))
+    -- the name is checked against the provider's models: known, so no warning
+    eq('models/list', child.lua('return reqs[1].method'))
+    child.lua('answer(1, nil, ' .. models .. ')')
+    eq({ 'quill: model qwen3:8b' }, child.lua('return vim.tbl_map(function(n) return n.msg end, notes)'))
     child.lua([[
       vim.ui.select = function(items, opts, cb)
-        _G.offered = { items = items, current = opts.format_item('qwen3:8b') }
-        cb(items[2])
+        _G.offered = { items = items, current = vim.tbl_map(opts.format_item, items) }
+        cb(items[1])
       end
     ]])
+    -- the configured `llama3.2` is the listed `llama3.2:latest`
+    child.lua([[require('quill.config').get().model = 'llama3.2']])
     child.cmd('QuillModel')
-    eq('models/list', child.lua('return reqs[1].method'))
-    child.lua([[answer(1, nil, { models = { { name = 'qwen3:8b', size = 1, modifiedAt = 'x' },
-      { name = 'llama3.2:latest', size = 2, modifiedAt = 'y' } } })]])
-    eq({ items = { 'qwen3:8b', 'llama3.2:latest' }, current = 'qwen3:8b (current)' }, child.lua('return offered'))
-    eq('llama3.2:latest', child.lua([[return require('quill.config').get().model]]))
+    eq('models/list', child.lua('return reqs[2].method'))
+    child.lua('answer(2, nil, ' .. models .. ')')
+    eq({ items = { 'qwen3:8b', 'llama3.2:latest' }, current = { 'qwen3:8b', 'llama3.2:latest (current)' } },
+      child.lua('return offered'))
+    child.wait([[require('quill.config').get().model == 'qwen3:8b']])
     child.cmd('QuillChat hi')
-    eq('llama3.2:latest', child.lua('return params(2).model'))
+    eq('qwen3:8b', child.lua('return params(3).model'))
     -- an error listing models is reported
     child.cmd('QuillModel')
-    child.lua('answer(3, ...)', { stub.provider_error('unreachable', 'Ollama is not reachable at x', '', {}) })
+    child.lua('answer(4, ...)', { stub.provider_error('unreachable', 'Ollama is not reachable at x', '', {}) })
     h.matches('cannot list models: Ollama is not reachable', child.lua('return notes[#notes].msg'))
+    -- a name the provider does not have is said at once
+    child.cmd('QuillModel llama9')
+    child.lua('answer(5, nil, ' .. models .. ')')
+    h.matches('the provider has no model llama9 %(it has: qwen3:8b, llama3.2:latest%)', child.lua('return notes[#notes].msg'))
+    eq(vim.log.levels.WARN, child.lua('return notes[#notes].level'))
   end)
 end)
