@@ -519,9 +519,16 @@ local function finish(s, o)
   mark_you(buf, you)
   local header = api.nvim_buf_get_extmark_by_id(buf, ns, s.header_mark, {})[1]
   if header then
+    -- the stats fit beside the header in the chat window (eol text is cut at its edge)
+    local room = nil
+    local win = chat_win()
+    if win then
+      local line = api.nvim_buf_get_lines(buf, header, header + 1, false)[1] or ''
+      room = api.nvim_win_get_width(win) - vim.fn.strdisplaywidth(line) - 2
+    end
     api.nvim_buf_set_extmark(buf, ns, header, 0, {
       id = s.header_mark,
-      virt_text = { { stream.stats_text(s, o.stats), 'QuillStats' } },
+      virt_text = { { stream.stats_text(s, o.stats, room), 'QuillStats' } },
       virt_text_pos = 'eol',
     })
   end

@@ -204,31 +204,67 @@ function M.spinner_text(s, frame)
   return string.format('%s %s: %d tokens, %.1f tok/s', icon, s.model, s.deltas, M.rate(s))
 end
 
+-- Joins stats parts, dropping the least useful ones (first token, then the
+-- duration, then the model) until the text fits `room` display cells, and
+-- cutting it with "…" when even the counts do not fit.
+local function fit(parts, room)
+  local text = table.concat(parts, ' · ')
+  if not room then
+    return text
+  end
+  local width = vim.fn.strdisplaywidth
+  for _, drop in ipairs({ 'first', 'time', 'model' }) do
+    if width(text) <= room then
+      return text
+    end
+    for i, part in ipairs(parts) do
+      if parts.kinds[i] == drop then
+        table.remove(parts, i)
+        table.remove(parts.kinds, i)
+        break
+      end
+    end
+    text = table.concat(parts, ' · ')
+  end
+  if width(text) <= room then
+    return text
+  end
+  if room < 2 then
+    return ''
+  end
+  return vim.fn.strcharpart(text, 0, room - 1) .. '…'
+end
+
 -- "llama3.2 · first token 0.40 s · 123 tokens · 43.8 tok/s · 3.90 s"; uses
 -- the backend's stats when it sent them, local measurements otherwise.
-function M.stats_text(s, stats)
-  local parts = { s.model }
+-- `room`: the display cells it may take (nil: all of it).
+function M.stats_text(s, stats, room)
+  local parts = { s.model, kinds = { 'model' } }
+  local function add(kind, text)
+    table.insert(parts, text)
+    table.insert(parts.kinds, kind)
+  end
   local elapsed_ms = ((s.done_ns or uv.hrtime()) - s.start_ns) / 1e6
   -- A cancelled turn never got Ollama's final counts: its zeros would read as "0 tokens".
   if type(stats) == 'table' and (stats.evalCount or 0) > 0 then
     if type(stats.firstTokenMs) == 'number' then
-      table.insert(parts, 'first token ' .. seconds(stats.firstTokenMs))
+      add('first', 'first token ' .. seconds(stats.firstTokenMs))
     end
-    table.insert(parts, string.format('%d tokens', stats.evalCount or s.deltas))
-    table.insert(parts, string.format('%.1f tok/s', stats.tokensPerSecond or M.rate(s, s.done_ns)))
-    table.insert(parts, seconds(stats.totalDurationMs or elapsed_ms))
+    add('count', string.format('%d tokens', stats.evalCount or s.deltas))
+    add('rate', string.format('%.1f tok/s', stats.tokensPerSecond or M.rate(s, s.done_ns)))
+    add('time', seconds(stats.totalDurationMs or elapsed_ms))
   else
     -- no counts from the backend (an error, a cancel): what was measured here
     if s.first_ns then
-      table.insert(parts, 'first token ' .. seconds((s.first_ns - s.start_ns) / 1e6))
-      table.insert(parts, string.format('%d tokens', s.deltas))
+      add('first', 'first token ' .. seconds((s.first_ns - s.start_ns) / 1e6))
+      add('count', string.format('%d tokens', s.deltas))
     end
     if s.deltas > 1 then
-      table.insert(parts, string.format('%.1f tok/s', M.rate(s, s.done_ns)))
+      add('rate', string.format('%.1f tok/s', M.rate(s, s.done_ns)))
     end
-    table.insert(parts, seconds(elapsed_ms))
+    add('time', seconds(elapsed_ms))
   end
-  return table.concat(parts, ' · ')
+  return fit(parts, room)
 end
 
 -- Sessions -------------------------------------------------------------------

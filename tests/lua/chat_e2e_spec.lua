@@ -27,6 +27,7 @@ end
 describe('chat end to end', function()
   it('holds exactly the streamed text after 5,000 tokens (multi-byte included)', function()
     local child, url = setup({ model = 'text?tokens=5000&rate=0' })
+    child.lua('vim.o.columns = 200') -- room for the whole stats line beside the header
     child.cmd('QuillChat count')
     wait_idle(child, 30000)
     local stats = e2e.fake_stats(url)

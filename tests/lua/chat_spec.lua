@@ -326,6 +326,7 @@ describe('chat buffer', function()
 
   it('shows a spinner with live tokens per second, then the stats', function()
     local child = stub.child()
+    child.lua('vim.o.columns = 200') -- a chat wide enough for the whole stats line
     child.cmd('QuillChat q')
     h.matches('^%S+ llama3%.2: waiting for the first token|QuillSpinner$', virt_text(child, 4))
     child.lua([[tok('chat-1', 'a', 'b', 'c')]])
@@ -350,6 +351,26 @@ describe('chat buffer', function()
     eq(STATS_LINE .. '|QuillStats', virt_text(child, 4))
     vim.wait(250)
     eq(STATS_LINE .. '|QuillStats', virt_text(child, 4), 'no spinner update after the end')
+  end)
+
+  it('fits the stats beside the header in a narrow chat, keeping the counts', function()
+    local child = stub.child() -- 80 columns: the chat is 32 wide
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', 'abc')]])
+    child.lua([[answer(1, nil, done('chat-1', 'abc'))]])
+    local stats = virt_text(child, 4):gsub('|QuillStats$', '')
+    local room = child.lua('return vim.api.nvim_win_get_width(0)') - #'## Assistant' - 1
+    ok(vim.fn.strdisplaywidth(stats) <= room, stats .. ' fits in ' .. room)
+    h.matches('^7 tokens', stats)
+    -- the pieces go in order: first token, then the duration, then the model
+    local stream = require('quill.stream')
+    local s = { model = 'llama3.2', start_ns = 0, done_ns = 1.5e9, deltas = 7 }
+    local st = { evalCount = 7, tokensPerSecond = 10, firstTokenMs = 250, totalDurationMs = 1500 }
+    eq(STATS_LINE, stream.stats_text(s, st))
+    eq('llama3.2 · 7 tokens · 10.0 tok/s · 1.50 s', stream.stats_text(s, st, 45))
+    eq('llama3.2 · 7 tokens · 10.0 tok/s', stream.stats_text(s, st, 33))
+    eq('7 tokens · 10.0 tok/s', stream.stats_text(s, st, 21))
+    eq('7 tokens · 1…', stream.stats_text(s, st, 13))
   end)
 
   it('updates the spinner with the text while it flows, and on its own timer only in a pause', function()
