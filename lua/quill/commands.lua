@@ -114,8 +114,13 @@ function M.model(name)
           return
         end
       end
+      -- a server may list thousands: name a few
+      local shown = { unpack(model_names, 1, 10) }
+      if #model_names > #shown then
+        table.insert(shown, ('and %d more'):format(#model_names - #shown))
+      end
       vim.notify(('quill: the provider has no model %s (it has: %s); `ollama pull %s` fetches it'):format(
-        name, #model_names > 0 and table.concat(model_names, ', ') or 'none', name), levels.WARN)
+        name, #shown > 0 and table.concat(shown, ', ') or 'none', name), levels.WARN)
     end)
     return
   end

@@ -698,5 +698,15 @@ describe('chat buffer', function()
     child.lua('answer(5, nil, ' .. models .. ')')
     h.matches('the provider has no model llama9 %(it has: qwen3:8b, llama3.2:latest%)', child.lua('return notes[#notes].msg'))
     eq(vim.log.levels.WARN, child.lua('return notes[#notes].level'))
+    -- a server listing 100,000 models does not make a 100,000-name message
+    child.cmd('QuillModel llama9')
+    child.lua([[
+      local many = {}
+      for i = 1, 100000 do many[i] = { name = 'm' .. i, size = 1, modifiedAt = 'x' } end
+      answer(6, nil, { models = many })
+    ]])
+    local msg = child.lua('return notes[#notes].msg')
+    ok(#msg < 300, #msg .. ' bytes')
+    h.matches('m1, m2, .*m10, and 99990 more', msg)
   end)
 end)
