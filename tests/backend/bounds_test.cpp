@@ -14,9 +14,9 @@
 #include "chat/chat_turn.hpp"
 #include "chat/token_coalescer.hpp"
 #include "http/http_transfer.hpp"
-#include "ollama/chunk_decoder.hpp"
-#include "ollama/errors.hpp"
-#include "ollama/host.hpp"
+#include "provider/failure.hpp"
+#include "provider/host.hpp"
+#include "provider/ollama/stream_decoder.hpp"
 #include "recording_sink.hpp"
 #include "server/lifecycle.hpp"
 #include "util/log.hpp"
@@ -70,7 +70,7 @@ TEST(Utf8Test, PrefixNeverEndsInsideACodePoint) {
 
 TEST(ChunkDecoderUtf8Test, InvalidBytesInStringsBecomeReplacementCharacters) {
   ollama::ChunkDecoder decoder;
-  ollama::ChatChunk chunk;
+  provider::Chunk chunk;
   const std::string line =
       "{\"message\":{\"role\":\"assistant\",\"content\":\"caf\xE9 \",\"thinking\":\"\xC3( think\","
       "\"tool_calls\":[{\"function\":{\"name\":\"read_file\",\"arguments\":{\"path\":"
@@ -80,8 +80,8 @@ TEST(ChunkDecoderUtf8Test, InvalidBytesInStringsBecomeReplacementCharacters) {
   EXPECT_EQ(chunk.content, "caf" + std::string(kFFFD) + " ");
   EXPECT_EQ(chunk.thinking, std::string(kFFFD) + "( think");
   ASSERT_EQ(chunk.tool_calls.size(), 1u);
-  const json call = json::parse(chunk.tool_calls[0]);  // throws on invalid UTF-8
-  EXPECT_EQ(call["function"]["arguments"]["path"], "a" + std::string(kFFFD) + ".txt");
+  const json arguments = json::parse(chunk.tool_calls[0].arguments.dump());  // no invalid UTF-8
+  EXPECT_EQ(arguments["path"], "a" + std::string(kFFFD) + ".txt");
   // The next, valid line decodes as before (the buffer is reused).
   ASSERT_FALSE(decoder.decode(R"({"message":{"content":"ok"},"done":true})", chunk).has_value());
   EXPECT_EQ(chunk.content, "ok");
@@ -166,33 +166,34 @@ TEST(TurnParamsTest, MaxAnswerBytesIsTypeChecked) {
 
 std::string host_error(std::string_view spec) {
   std::string error;
-  EXPECT_FALSE(ollama::parse_host(spec, &error).has_value()) << spec;
+  EXPECT_FALSE(provider::parse_host(spec, &error).has_value()) << spec;
   return error;
 }
 
 TEST(HostCredentialsTest, CredentialsLeaveTheUrlAndBecomeBasicAuth) {
   std::string error;
-  auto e = ollama::parse_host("https://user:p%40ss@example.com:8443/ollama", &error);
+  auto e = provider::parse_host("https://user:p%40ss@example.com:8443/ollama", &error);
   ASSERT_TRUE(e.has_value()) << error;
   EXPECT_EQ(e->base_url, "https://example.com:8443/ollama");
   EXPECT_EQ(e->username, "user");
   EXPECT_EQ(e->password, "p@ss");
-  EXPECT_EQ(ollama::basic_authorization(*e), "Basic dXNlcjpwQHNz");
-  e = ollama::parse_host("http://user:secret@127.0.0.1:9", &error);
+  EXPECT_EQ(provider::basic_authorization(*e), "Basic dXNlcjpwQHNz");
+  e = provider::parse_host("http://user:secret@127.0.0.1:9", &error);
   ASSERT_TRUE(e.has_value()) << error;
   EXPECT_EQ(e->base_url, "http://127.0.0.1:9");
-  EXPECT_EQ(ollama::basic_authorization(*e), "Basic dXNlcjpzZWNyZXQ=");
-  e = ollama::parse_host("example.com", &error);
+  EXPECT_EQ(provider::basic_authorization(*e), "Basic dXNlcjpzZWNyZXQ=");
+  e = provider::parse_host("example.com", &error);
   ASSERT_TRUE(e.has_value());
   EXPECT_FALSE(e->username.has_value());
 }
 
 TEST(HostCredentialsTest, RedactionHidesCredentialsInAnyText) {
-  EXPECT_EQ(ollama::redact_host("https://user:secret@example.com/x"), "https://***@example.com/x");
-  EXPECT_EQ(ollama::redact_host("user:secret@host:1"), "***@host:1");
-  EXPECT_EQ(ollama::redact_host("http://u:s@cr@et@[::1"), "http://***@[::1");
-  EXPECT_EQ(ollama::redact_host("http://example.com:1"), "http://example.com:1");
-  EXPECT_EQ(ollama::redact_host("not a url"), "not a url");
+  EXPECT_EQ(provider::redact_host("https://user:secret@example.com/x"),
+            "https://***@example.com/x");
+  EXPECT_EQ(provider::redact_host("user:secret@host:1"), "***@host:1");
+  EXPECT_EQ(provider::redact_host("http://u:s@cr@et@[::1"), "http://***@[::1");
+  EXPECT_EQ(provider::redact_host("http://example.com:1"), "http://example.com:1");
+  EXPECT_EQ(provider::redact_host("not a url"), "not a url");
 }
 
 TEST(HostCredentialsTest, WhatDoesNotParseIsAnErrorThatNeverQuotesTheCredentials) {
@@ -213,13 +214,13 @@ TEST(HostCredentialsTest, WhatDoesNotParseIsAnErrorThatNeverQuotesTheCredentials
 
 TEST(HostCredentialsTest, ResolveNeverFallsBackToTheDefault) {
   std::string error;
-  EXPECT_FALSE(ollama::resolve_endpoint(std::string("http://user:secret@[::1"), &error));
+  EXPECT_FALSE(provider::resolve_endpoint(std::string("http://user:secret@[::1"), &error));
   EXPECT_EQ(error, "provider.host 'http://***@[::1': unclosed '[' in host");
   ::setenv("OLLAMA_HOST", "ftp://nope", 1);
-  EXPECT_FALSE(ollama::resolve_endpoint(std::nullopt, &error));
+  EXPECT_FALSE(provider::resolve_endpoint(std::nullopt, &error));
   EXPECT_NE(error.find("$OLLAMA_HOST 'ftp://nope'"), std::string::npos) << error;
   ::unsetenv("OLLAMA_HOST");
-  EXPECT_NE(ollama::resolve_host(std::string("not a host")), ollama::kDefaultHost);
+  EXPECT_NE(provider::resolve_host(std::string("not a host")), provider::kDefaultHost);
 }
 
 TEST(NotTheApiTest, ContentTypesThatAreJson) {
@@ -237,7 +238,7 @@ TEST(NotTheApiTest, RedirectsAndPagesGetMessagesThatSayWhat) {
   result.outcome = http::HttpResult::Outcome::Redirected;
   result.status = 302;
   result.location = "https://user:secret@login.example.com/sso";
-  auto f = ollama::transfer_failure(result, "http://h:1");
+  auto f = provider::transfer_failure(provider::Kind::Ollama, result, "http://h:1");
   EXPECT_EQ(f.kind, "http");
   EXPECT_NE(f.message.find("HTTP 302"), std::string::npos) << f.message;
   EXPECT_NE(f.message.find("https://***@login.example.com/sso"), std::string::npos) << f.message;
@@ -246,7 +247,7 @@ TEST(NotTheApiTest, RedirectsAndPagesGetMessagesThatSayWhat) {
   result.outcome = http::HttpResult::Outcome::NotJson;
   result.status = 200;
   result.content_type = "text/html; charset=\xFF";
-  f = ollama::transfer_failure(result, "http://h:1");
+  f = provider::transfer_failure(provider::Kind::Ollama, result, "http://h:1");
   EXPECT_EQ(f.kind, "bad_stream");
   EXPECT_NE(f.message.find("text/html"), std::string::npos) << f.message;
   EXPECT_TRUE(util::is_valid_utf8(f.message));
@@ -254,11 +255,11 @@ TEST(NotTheApiTest, RedirectsAndPagesGetMessagesThatSayWhat) {
 
 TEST(NotTheApiTest, ErrorBodiesBecomeValidUtf8AndAreNotCutInsideACharacter) {
   const std::string body = std::string(299, 'x') + "é and more" + "\xFF";
-  const std::string text = ollama::error_text(body);
+  const std::string text = provider::error_text(body);
   EXPECT_TRUE(util::is_valid_utf8(text));
   EXPECT_LE(text.size(), 300u);
   EXPECT_EQ(text, std::string(299, 'x'));
-  EXPECT_EQ(ollama::error_text("bad \xE9 byte"), "bad " + std::string(kFFFD) + " byte");
+  EXPECT_EQ(provider::error_text("bad \xE9 byte"), "bad " + std::string(kFFFD) + " byte");
   json({{"message", text}}).dump();  // would throw on invalid UTF-8
 }
 
@@ -314,7 +315,7 @@ TEST_F(InitializeChecksTest, CredentialsBecomeAnAuthorizationHeaderAndLeaveTheHo
                  "Authorization");
   const json reply = initialize(with_provider({{"host", "http://user:secret@h:1"}}));
   ASSERT_TRUE(reply.contains("result")) << reply;
-  const auto& provider = lifecycle_->settings().provider;
+  const auto& provider = *lifecycle_->settings().endpoints.find("ollama");
   EXPECT_EQ(provider.host, "http://h:1");
   EXPECT_EQ(provider.headers.at("Authorization"), "Basic dXNlcjpzZWNyZXQ=");
 }
@@ -324,7 +325,7 @@ TEST_F(InitializeChecksTest, TheHostIsSettledAtInitialize) {
   const json reply = initialize({{"workspaceRoot", "/w"}});
   ::unsetenv("OLLAMA_HOST");
   ASSERT_TRUE(reply.contains("result")) << reply;
-  EXPECT_EQ(lifecycle_->settings().provider.host, "http://127.0.0.1:7777");
+  EXPECT_EQ(lifecycle_->settings().endpoints.find("ollama")->host, "http://127.0.0.1:7777");
 }
 
 TEST_F(InitializeChecksTest, EveryParamIsTypeChecked) {

@@ -11,8 +11,10 @@
 #include "fake_ollama_process.hpp"
 #include "http/curl_multi.hpp"
 #include "http/http_transfer.hpp"
-#include "ollama/chat_request.hpp"
-#include "ollama/chunk_decoder.hpp"
+#include "provider/chat_request.hpp"
+#include "provider/ollama/chat_body.hpp"
+#include "provider/ollama/models.hpp"
+#include "provider/ollama/stream_decoder.hpp"
 #include "tools/catalogue.hpp"
 #include "util/json_access.hpp"
 #include "uv/guard.hpp"
@@ -167,7 +169,7 @@ TEST(ParseToolCall, ArgumentsOfAnyShapeAreKeptForTheToolToCheck) {
 
 TEST(ChunkDecoder, ALineWithABadToolCallIsABadChunkNamingTheField) {
   ollama::ChunkDecoder decoder;
-  ollama::ChatChunk chunk;
+  provider::Chunk chunk;
   for (const BadCall& bad : kBadCalls) {
     if (json::parse(bad.raw, nullptr, false).is_object() == false) continue;  // not a call object
     const std::string line =
@@ -184,14 +186,20 @@ TEST(ChunkDecoder, ALineWithABadToolCallIsABadChunkNamingTheField) {
   ASSERT_EQ(chunk.tool_calls.size(), 1u);
 }
 
-TEST(AssistantMessage, CallsThatDoNotParseAreLeftOut) {
-  std::vector<std::string> raw;
-  for (const BadCall& bad : kBadCalls)
-    raw.emplace_back(bad.raw);
-  raw.emplace_back(R"({"id":"ok","function":{"name":"read_file","arguments":{"path":"a"}}})");
-  const json m = ollama::assistant_message("text", "", raw);
-  ASSERT_EQ(m["toolCalls"].size(), 1u);
+TEST(AssistantMessage, KeepsEveryCallInOrderWithArgumentsThatWereNotJsonAsText) {
+  provider::ToolCall ok{
+      .name = "read_file", .arguments = {{"path", "a"}}, .id = "ok", .problem = std::nullopt};
+  provider::ToolCall bad{.name = "read_file",
+                         .arguments = "{\"path\": ",
+                         .id = std::nullopt,
+                         .problem = "the arguments are not valid JSON: {\"path\": "};
+  const json m = provider::assistant_message("text", "", {ok, bad});
+  ASSERT_EQ(m["toolCalls"].size(), 2u);
   EXPECT_EQ(m["toolCalls"][0]["id"], "ok");
+  EXPECT_EQ(m["toolCalls"][1]["arguments"], "{\"path\": ");
+  EXPECT_FALSE(m["toolCalls"][1].contains("id"));
+  std::string error;
+  EXPECT_TRUE(provider::validate_messages(json::array({m}), &error)) << error;
 }
 
 // ---- tool arguments from the model --------------------------------------------------------------
@@ -283,7 +291,7 @@ TEST(ShapeTags, EntriesWithFieldsOfTheWrongTypeAreLeftOut) {
      "details":{"context_length":8192}}
   ]})");
   std::string problem;
-  const auto shaped = chat::shape_tags(tags, &problem);
+  const auto shaped = ollama::shape_tags(tags, &problem);
   ASSERT_TRUE(shaped) << problem;
   const json& models = (*shaped)["models"];
   ASSERT_EQ(models.size(), 2u) << models;
@@ -298,11 +306,11 @@ TEST(ShapeTags, EntriesWithFieldsOfTheWrongTypeAreLeftOut) {
 TEST(ShapeTags, AModelsFieldThatIsNoListIsAProblem) {
   for (const char* text : {R"({"models":"x"})", R"({"models":{"a":1}})", R"({"models":5})"}) {
     std::string problem;
-    EXPECT_FALSE(chat::shape_tags(json::parse(text), &problem)) << text;
+    EXPECT_FALSE(ollama::shape_tags(json::parse(text), &problem)) << text;
     EXPECT_EQ(problem, "models is not an array") << text;
   }
   std::string problem;
-  EXPECT_EQ(chat::shape_tags(json::parse(R"({"models":null})"), &problem),
+  EXPECT_EQ(ollama::shape_tags(json::parse(R"({"models":null})"), &problem),
             (json{{"models", json::array()}}));
 }
 
@@ -318,23 +326,23 @@ TEST(ShapeShow, FieldsOfTheWrongTypeAreProblems) {
   };
   for (const auto& [text, want] : cases) {
     std::string problem;
-    EXPECT_FALSE(chat::shape_show("m", json::parse(text), &problem)) << text;
+    EXPECT_FALSE(ollama::shape_show("m", json::parse(text), &problem)) << text;
     EXPECT_EQ(problem, want) << text;
   }
   std::string problem;
-  EXPECT_EQ(chat::shape_show("m", json::parse(R"({"capabilities":["tools"],"model_info":{
+  EXPECT_EQ(ollama::shape_show("m", json::parse(R"({"capabilities":["tools"],"model_info":{
                                "general.architecture":"llama","llama.context_length":4096}})"),
-                             &problem),
+                               &problem),
             (json{{"model", "m"}, {"capabilities", {"tools"}}, {"contextLength", 4096}}));
-  EXPECT_EQ(chat::shape_show("m", json::object(), &problem),
+  EXPECT_EQ(ollama::shape_show("m", json::object(), &problem),
             (json{{"model", "m"}, {"capabilities", json::array()}}));
 }
 
 TEST(ShapeVersion, AVersionThatIsNoStringIsAProblem) {
   std::string problem;
-  EXPECT_FALSE(chat::shape_version("h", json::parse(R"({"version":12})"), &problem));
+  EXPECT_FALSE(ollama::shape_version("h", json::parse(R"({"version":12})"), &problem));
   EXPECT_EQ(problem, "version is not a string");
-  EXPECT_EQ(chat::shape_version("h", json::parse(R"({"version":"0.12.6"})"), &problem),
+  EXPECT_EQ(ollama::shape_version("h", json::parse(R"({"version":"0.12.6"})"), &problem),
             (json{{"version", "0.12.6"}, {"host", "h"}}));
 }
 

@@ -56,11 +56,14 @@ TEST_F(LifecycleTest, InitializeStoresSettingsAndListsMethods) {
   const auto& s = lifecycle_->settings();
   EXPECT_EQ(s.workspace_root, "/w");
   EXPECT_EQ(s.client_version, "9");
-  EXPECT_EQ(s.provider.host, "http://h:1");
-  EXPECT_EQ(s.provider.headers.at("A"), "b");
-  EXPECT_EQ(s.provider.timeouts.idle, 1500ms);
-  EXPECT_EQ(s.provider.timeouts.connect,
-            ollama::Timeouts{}.connect);  // unspecified keeps the default
+  ASSERT_NE(s.endpoints.find(""), nullptr);  // the default: "ollama", from `provider`
+  const provider::ProviderSettings& ollama = *s.endpoints.find("");
+  EXPECT_EQ(ollama.name, "ollama");
+  EXPECT_EQ(ollama.host, "http://h:1");
+  EXPECT_EQ(ollama.headers.at("A"), "b");
+  EXPECT_EQ(ollama.timeouts.idle, 1500ms);
+  EXPECT_EQ(ollama.timeouts.connect,
+            provider::Timeouts{}.connect);  // unspecified keeps the default
 }
 
 TEST_F(LifecycleTest, BadInitializeParamsNameTheField) {

@@ -6,9 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "chat/token_coalescer.hpp"
-#include "ollama/chat_request.hpp"
-#include "ollama/errors.hpp"
-#include "ollama/host.hpp"
+#include "provider/chat_request.hpp"
+#include "provider/failure.hpp"
+#include "provider/host.hpp"
+#include "provider/ollama/chat_body.hpp"
 #include "util/json_escape.hpp"
 
 namespace quill {
@@ -18,7 +19,7 @@ using nlohmann::json;
 
 std::string host(std::string_view spec) {
   std::string error;
-  auto endpoint = ollama::parse_host(spec, &error);
+  auto endpoint = provider::parse_host(spec, &error);
   return endpoint ? endpoint->base_url : "ERROR: " + error;
 }
 
@@ -40,7 +41,7 @@ TEST(HostTest, FollowsOllamaHostRules) {
 
 std::string resolved(const std::optional<std::string>& configured) {
   std::string error;
-  auto endpoint = ollama::resolve_endpoint(configured, &error);
+  auto endpoint = provider::resolve_endpoint(configured, &error);
   return endpoint ? endpoint->base_url : "ERROR: " + error;
 }
 
@@ -50,36 +51,38 @@ TEST(HostTest, ConfiguredBeatsEnvironmentBeatsDefault) {
   EXPECT_EQ(resolved(std::string("h:1")), "http://h:1");
   EXPECT_EQ(resolved(std::string("")), "http://127.0.0.1:7777");
   ::unsetenv("OLLAMA_HOST");
-  EXPECT_EQ(resolved(std::nullopt), ollama::kDefaultHost);
-  EXPECT_EQ(ollama::resolve_host(std::string("h:1")), "http://h:1");
-  EXPECT_EQ(ollama::resolve_host(std::nullopt), ollama::kDefaultHost);
+  EXPECT_EQ(resolved(std::nullopt), provider::kDefaultHost);
+  EXPECT_EQ(provider::resolve_host(std::string("h:1")), "http://h:1");
+  EXPECT_EQ(provider::resolve_host(std::nullopt), provider::kDefaultHost);
 }
 
 TEST(ProviderErrorTest, MessagesFollowTheFailureTable) {
-  auto f = ollama::unreachable("http://127.0.0.1:11434", "refused");
+  auto f = provider::unreachable(provider::Kind::Ollama, "http://127.0.0.1:11434", "refused");
   EXPECT_EQ(f.kind, "unreachable");
   EXPECT_EQ(f.message,
             "Ollama is not reachable at http://127.0.0.1:11434 — is `ollama serve` running?");
-  f = ollama::http_status(404, R"({"error":"model 'llama9' not found"})", "llama9");
+  f = provider::http_status(provider::Kind::Ollama, 404, R"({"error":"model 'llama9' not found"})",
+                            "llama9");
   EXPECT_EQ(f.kind, "model_not_found");
   EXPECT_EQ(f.message, "model 'llama9' not found — run `ollama pull llama9`");
   EXPECT_EQ(f.detail, "model 'llama9' not found");
-  f = ollama::http_status(
-      503, R"({"error":"server busy, please try again.  maximum pending requests exceeded"})", "m");
+  f = provider::http_status(
+      provider::Kind::Ollama, 503,
+      R"({"error":"server busy, please try again.  maximum pending requests exceeded"})", "m");
   EXPECT_EQ(f.kind, "http");
   EXPECT_EQ(f.message,
             "Ollama answered HTTP 503: server busy, please try again.  maximum pending requests "
             "exceeded");
-  f = ollama::timed_out(std::chrono::milliseconds(60000));
+  f = provider::timed_out(provider::Kind::Ollama, std::chrono::milliseconds(60000));
   EXPECT_EQ(f.kind, "timeout");
   EXPECT_NE(f.message.find("timed out after 60 s"), std::string::npos);
-  f = ollama::bad_stream("not JSON");
+  f = provider::bad_stream(provider::Kind::Ollama, "not JSON");
   EXPECT_EQ(f.message, "bad stream from Ollama: not JSON");
-  EXPECT_EQ(ollama::error_text("plain text body\n"), "plain text body");
+  EXPECT_EQ(provider::error_text("plain text body\n"), "plain text body");
 }
 
 TEST(ChatRequestTest, ConvertsMessagesToOllamaShape) {
-  ollama::ChatRequest r;
+  provider::ChatRequest r;
   r.model = "qwen3:8b";
   r.system = "be brief";
   r.think = false;
@@ -106,7 +109,7 @@ TEST(ChatRequestTest, ConvertsMessagesToOllamaShape) {
 }
 
 TEST(ChatRequestTest, ThinkIsOnlySentWhenAsked) {
-  ollama::ChatRequest r;
+  provider::ChatRequest r;
   r.model = "m";
   r.messages = json::array({{{"role", "user"}, {"content", "x"}}});
   const json body = json::parse(ollama::build_chat_body(r));
@@ -116,25 +119,28 @@ TEST(ChatRequestTest, ThinkIsOnlySentWhenAsked) {
 
 TEST(ChatRequestTest, ValidationNamesTheBadElement) {
   std::string error;
-  EXPECT_FALSE(ollama::validate_messages(json::array(), &error));
+  EXPECT_FALSE(provider::validate_messages(json::array(), &error));
   EXPECT_FALSE(
-      ollama::validate_messages(json::array({{{"role", "user"}, {"content", 1}}}), &error));
+      provider::validate_messages(json::array({{{"role", "user"}, {"content", 1}}}), &error));
   EXPECT_EQ(error, "messages[0].content must be a string");
-  EXPECT_FALSE(ollama::validate_messages(
+  EXPECT_FALSE(provider::validate_messages(
       json::array({{{"role", "user"}, {"content", "a"}}, {{"role", "robot"}}}), &error));
   EXPECT_NE(error.find("messages[1].role"), std::string::npos);
   EXPECT_TRUE(
-      ollama::validate_messages(json::array({{{"role", "user"}, {"content", "a"}}}), &error));
+      provider::validate_messages(json::array({{{"role", "user"}, {"content", "a"}}}), &error));
 }
 
 TEST(ChatRequestTest, AssistantMessageCarriesThinkingAndCalls) {
-  const json m = ollama::assistant_message(
-      "done", "hmm", {R"({"id":"x","function":{"index":0,"name":"list_files","arguments":{}}})"});
+  std::string problem;
+  const auto call = ollama::parse_tool_call(
+      R"({"id":"x","function":{"index":0,"name":"list_files","arguments":{}}})", &problem);
+  ASSERT_TRUE(call.has_value()) << problem;
+  const json m = provider::assistant_message("done", "hmm", {*call});
   EXPECT_EQ(m["role"], "assistant");
   EXPECT_EQ(m["thinking"], "hmm");
   EXPECT_EQ(m["toolCalls"][0],
             (json{{"id", "x"}, {"name", "list_files"}, {"arguments", json::object()}}));
-  EXPECT_FALSE(ollama::assistant_message("a", "", {}).contains("thinking"));
+  EXPECT_FALSE(provider::assistant_message("a", "", {}).contains("thinking"));
 }
 
 TEST(TokenNotificationTest, IsValidJsonForAnyText) {

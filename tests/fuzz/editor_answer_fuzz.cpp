@@ -40,11 +40,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   nlohmann::json note = {{"chatId", "c1"}, {"status", outcome.status}};
   if (outcome.status != "done") note["message"] = outcome.content;
   (void)quill::rpc::make_notification("chat/toolCall", note);
-  quill::ollama::ChatRequest next;
+  quill::provider::ChatRequest next;
   next.model = "m";
-  next.messages = nlohmann::json::array(
-      {{{"role", "user"}, {"content", "go"}},
-       {{"role", "tool"}, {"content", outcome.content}, {"toolName", name}}});
+  next.messages =
+      nlohmann::json::array({{{"role", "user"}, {"content", "go"}},
+                             {{"role", "tool"}, {"content", outcome.content}, {"toolName", name}}});
   (void)quill::ollama::build_chat_body(next);
   return 0;
 }

@@ -10,7 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "ollama/chat_request.hpp"
+#include "provider/chat_request.hpp"
+#include "provider/ollama/chat_body.hpp"
+#include "provider/openai/chat_body.hpp"
 #include "rpc/message.hpp"
 #include "tools/catalogue.hpp"
 #include "util/log.hpp"
@@ -89,38 +91,49 @@ inline void check_mapped(const tools::Mapped& mapped, const std::string& chat_id
   (void)rpc::make_request(1, r.method, r.params);
 }
 
-// What a turn does when a round ends with `raw_calls` (ChatTurn::round_finished and
-// run_next_tool): the assistant message in the editor's form, each call typed by
-// parse_tool_call, map_call, a tool message per call, and the body of the next round.
-inline void run_round_end(const std::string& content, const std::string& thinking,
-                          const std::vector<std::string>& raw_calls) {
-  const std::string chat_id = "c1";
-  const json message = ollama::assistant_message(content, thinking, raw_calls);
-  json messages = json::array({{{"role", "user"}, {"content", "go"}}, message});
-  std::size_t typed = 0;
+// Ollama's raw calls typed as its stream decoder types them: a call that does not parse ends the
+// round there (the decoder refuses its line), with a reason.
+inline std::vector<provider::ToolCall> typed_calls(const std::vector<std::string>& raw_calls) {
+  std::vector<provider::ToolCall> calls;
   for (const std::string& raw : raw_calls) {
     std::string problem;
-    const auto call = ollama::parse_tool_call(raw, &problem);
+    auto call = ollama::parse_tool_call(raw, &problem);
     if (!call) {
       check(!problem.empty(), "a refused tool call says why");
       continue;
     }
-    ++typed;
-    const tools::Mapped mapped = tools::map_call(chat_id, call->name, call->arguments);
+    calls.push_back(std::move(*call));
+  }
+  return calls;
+}
+
+// What a turn does when a round ends with `calls` (ChatTurn::round_finished and run_next_tool):
+// the assistant message in the editor's form, map_call, a tool message per call, and the body of
+// the next round for both providers.
+inline void run_round_end(const std::string& content, const std::string& thinking,
+                          const std::vector<provider::ToolCall>& calls) {
+  const std::string chat_id = "c1";
+  const json message = provider::assistant_message(content, thinking, calls);
+  json messages = json::array({{{"role", "user"}, {"content", "go"}}, message});
+  for (const provider::ToolCall& call : calls) {
+    const tools::Mapped mapped = tools::map_call(chat_id, call.name, call.arguments);
     check_mapped(mapped, chat_id);
-    (void)rpc::make_notification("chat/toolCall", {{"chatId", chat_id}, {"call", call->as_call()}});
-    json tool = {{"role", "tool"}, {"content", mapped.problem}, {"toolName", call->name}};
-    if (call->id) tool["toolCallId"] = *call->id;
+    (void)rpc::make_notification("chat/toolCall", {{"chatId", chat_id}, {"call", call.as_call()}});
+    json tool = {{"role", "tool"}, {"content", mapped.problem}, {"toolName", call.name}};
+    if (call.id) tool["toolCallId"] = *call.id;
     messages.push_back(std::move(tool));
   }
-  const auto calls = message.find("toolCalls");
-  check(raw_calls.empty() == (calls == message.end()), "toolCalls is there when calls were");
-  check(calls == message.end() || (calls->is_array() && calls->size() == typed),
-        "the assistant message keeps exactly the calls that parse");
-  ollama::ChatRequest next;
+  const auto listed = message.find("toolCalls");
+  check(calls.empty() == (listed == message.end()), "toolCalls is there when calls were");
+  check(listed == message.end() || (listed->is_array() && listed->size() == calls.size()),
+        "the assistant message keeps exactly the calls");
+  std::string error;
+  check(provider::validate_messages(messages, &error), "the turn's history is valid again");
+  provider::ChatRequest next;
   next.model = "m";
   next.messages = std::move(messages);
   (void)ollama::build_chat_body(next);
+  (void)openai::build_chat_body(next);
 }
 
 }  // namespace quill::fuzz

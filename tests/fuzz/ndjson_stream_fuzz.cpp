@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "fuzz_support.hpp"
-#include "ollama/chunk_decoder.hpp"
-#include "ollama/errors.hpp"
-#include "ollama/line_splitter.hpp"
+#include "http/line_splitter.hpp"
+#include "provider/failure.hpp"
+#include "provider/ollama/stream_decoder.hpp"
 
 namespace {
 
@@ -43,14 +43,13 @@ Split reference_split(std::string_view stream) {
 
 // Feeds `stream` in pieces whose lengths cycle through `lengths`.
 Split feed(std::string_view stream, const std::vector<std::size_t>& lengths) {
-  quill::ollama::LineSplitter splitter;
+  quill::http::LineSplitter splitter;
   Split out;
   std::size_t next = 0;
   while (!stream.empty()) {
     const std::size_t n = std::min(stream.size(), lengths[next++ % lengths.size()]);
-    const bool fits = splitter.feed(stream.substr(0, n), [&](std::string_view line) {
-      out.lines.emplace_back(line);
-    });
+    const bool fits = splitter.feed(stream.substr(0, n),
+                                    [&](std::string_view line) { out.lines.emplace_back(line); });
     check(fits, "a short line never exceeds the line limit");
     stream.remove_prefix(n);
   }
@@ -58,25 +57,26 @@ Split feed(std::string_view stream, const std::vector<std::size_t>& lengths) {
   return out;
 }
 
-// What ChatTurn::on_line and round_finished do with the lines of one round.
+// What ChatTurn::on_chunk and round_finished do with the lines of one round.
 void decode_round(const std::vector<std::string>& lines) {
   quill::ollama::ChunkDecoder decoder;
-  quill::ollama::ChatChunk chunk;  // reused, as the turn does
+  quill::provider::Chunk chunk;  // reused, as the turn does
   std::string content;
   std::string thinking;
-  std::vector<std::string> raw_calls;
+  std::vector<quill::provider::ToolCall> calls;
   for (const std::string& line : lines) {
     if (line.empty()) continue;
     if (auto problem = decoder.decode(line, chunk)) {
       check(!problem->empty(), "a failed line says why");
-      const auto failure =
-          quill::ollama::bad_stream(*problem + ": " + std::string(line).substr(0, 80));
-      (void)quill::rpc::make_error(1, {quill::rpc::code::kProviderError, failure.message,
+      const auto failure = quill::provider::bad_stream(
+          quill::provider::Kind::Ollama, *problem + ": " + std::string(line).substr(0, 80));
+      (void)quill::rpc::make_error(1, {quill::rpc::code::kProviderError,
+                                       failure.message,
                                        {{"kind", failure.kind}, {"detail", failure.detail}}});
       return;  // the turn fails at the first bad line
     }
     if (chunk.error) {
-      (void)quill::ollama::interrupted(*chunk.error);
+      (void)quill::provider::interrupted(*chunk.error);
       return;
     }
     check(quill::fuzz::valid_utf8(chunk.content), "decoded content is valid UTF-8");
@@ -85,9 +85,9 @@ void decode_round(const std::vector<std::string>& lines) {
     content += chunk.content;
     thinking += chunk.thinking;
     for (auto& call : chunk.tool_calls)
-      raw_calls.push_back(std::move(call));
+      calls.push_back(std::move(call));
   }
-  quill::fuzz::run_round_end(content, thinking, raw_calls);
+  quill::fuzz::run_round_end(content, thinking, calls);
 }
 
 }  // namespace

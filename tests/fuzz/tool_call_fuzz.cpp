@@ -31,6 +31,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else {
     return 0;
   }
-  quill::fuzz::run_round_end("", "", raw_calls);
+  quill::fuzz::run_round_end("", "", quill::fuzz::typed_calls(raw_calls));
   return 0;
 }

@@ -26,7 +26,7 @@ int App::run(uv_file in, uv_file out) {
       [this] { chat_->cancel_all(); });
   chat_ = std::make_unique<chat::ChatService>(
       loop_, *peer_, *tokens_,
-      [this]() -> const ollama::ProviderSettings& { return lifecycle_->settings().provider; });
+      [this]() -> const provider::Endpoints& { return lifecycle_->settings().endpoints; });
 
   for (auto* sig : {&sigterm_, &sigint_}) {
     *sig = uv::UvHandle<uv_signal_t>([this](uv_signal_t* s) { return uv_signal_init(loop_, s); });
@@ -102,7 +102,7 @@ void App::on_exit_timer(uv_timer_t* timer) {
 
 void App::finish() {
   // Owners close their handles; the loop then runs out of work and uv_run returns.
-  chat_.reset();  // aborts transfers: Ollama stops generating for a departed editor
+  chat_.reset();  // aborts transfers: servers stop generating for a departed editor
   tokens_.reset();
   lifecycle_.reset();
   peer_.reset();

@@ -1,92 +1,27 @@
 #include "chat/chat_service.hpp"
 
-#include "ollama/host.hpp"
-#include "util/json_access.hpp"
+#include "provider/host.hpp"
+#include "provider/ollama/models.hpp"
+#include "provider/provider.hpp"
 #include "util/log.hpp"
 
 namespace quill::chat {
-namespace {
 
 using rpc::json;
 
-// One /api/tags entry (at `where`) as a Model; nullopt, and `problem`, when it has a field of the
-// wrong type.
-std::optional<json> shape_model(const json& entry, const std::string& where, std::string* problem) {
-  util::JsonReader m(entry, where);
-  const auto name = m.required_string("name");
-  const auto size = m.count("size");
-  const auto modified_at = m.string("modified_at");
-  const auto capabilities = m.strings("capabilities");
-  std::optional<std::int64_t> context_length;
-  if (const json* details = m.object("details")) {
-    util::JsonReader d(*details, m.path("details"));
-    context_length = d.integer("context_length");
-    m.fail(d.problem());
-  }
-  if (!m.ok()) {
-    *problem = m.problem();
-    return std::nullopt;
-  }
-  json out = {
-      {"name", *name}, {"size", size.value_or(0)}, {"modifiedAt", modified_at.value_or("")}};
-  if (capabilities) out["capabilities"] = *capabilities;
-  if (context_length) out["contextLength"] = *context_length;
-  return out;
+namespace {
+
+// A provider error on a request that is not a chat.
+rpc::RpcError provider_error(const provider::ProviderFailure& failure) {
+  return {rpc::code::kProviderError,
+          failure.message,
+          {{"kind", failure.kind},
+           {"message", failure.detail},
+           {"partial", ""},
+           {"messages", json::array()}}};
 }
 
 }  // namespace
-
-std::optional<json> shape_tags(const json& tags, std::string* problem) {
-  util::JsonReader answer(tags);
-  const json* entries = answer.array("models");
-  if (!answer.ok()) {
-    *problem = answer.problem();
-    return std::nullopt;
-  }
-  json models = json::array();
-  if (entries == nullptr) return json{{"models", std::move(models)}};
-  for (std::size_t i = 0; i < entries->size(); ++i) {
-    // One odd entry must not hide the others: it is left out, and logged.
-    std::string bad;
-    if (auto model = shape_model((*entries)[i], "models[" + std::to_string(i) + "]", &bad)) {
-      models.push_back(std::move(*model));
-    } else {
-      QLOG(Warn) << "/api/tags: an entry left out: " << bad;
-    }
-  }
-  return json{{"models", std::move(models)}};
-}
-
-std::optional<json> shape_show(const std::string& model, const json& show, std::string* problem) {
-  util::JsonReader answer(show);
-  const auto capabilities = answer.strings("capabilities");
-  std::optional<std::int64_t> context_length;
-  if (const json* info = answer.object("model_info")) {
-    util::JsonReader fields(*info, "model_info");
-    if (const auto arch = fields.string("general.architecture"); arch && !arch->empty())
-      context_length = fields.integer(*arch + ".context_length");
-    answer.fail(fields.problem());
-  }
-  if (!answer.ok()) {
-    *problem = answer.problem();
-    return std::nullopt;
-  }
-  json out = {{"model", model},
-              {"capabilities", capabilities.value_or(std::vector<std::string>{})}};
-  if (context_length) out["contextLength"] = *context_length;
-  return out;
-}
-
-std::optional<json> shape_version(const std::string& host, const json& version,
-                                  std::string* problem) {
-  util::JsonReader answer(version);
-  const auto text = answer.string("version");
-  if (!answer.ok()) {
-    *problem = answer.problem();
-    return std::nullopt;
-  }
-  return json{{"version", text.value_or("")}, {"host", host}};
-}
 
 ChatService::ChatService(uv_loop_t* loop, rpc::Peer& peer, TokenCoalescer& tokens,
                          SettingsSource settings)
@@ -95,11 +30,12 @@ ChatService::ChatService(uv_loop_t* loop, rpc::Peer& peer, TokenCoalescer& token
   reaper_.get()->data = this;
 
   peer.on_request("chat/send", [this](const json& params, rpc::Responder r) { send(params, r); });
-  peer.on_request("models/list", [this](const json&, rpc::Responder r) { list_models(r); });
+  peer.on_request("models/list",
+                  [this](const json& params, rpc::Responder r) { list_models(params, r); });
   peer.on_request("models/show",
                   [this](const json& params, rpc::Responder r) { show_model(params, r); });
   peer.on_request("provider/version",
-                  [this](const json&, rpc::Responder r) { provider_version(r); });
+                  [this](const json& params, rpc::Responder r) { provider_version(params, r); });
 }
 
 ChatService::~ChatService() {
@@ -125,17 +61,30 @@ void ChatService::cancel_all() {
   }
 }
 
-http::HttpRequest ChatService::request_for(const std::string& method,
-                                           const std::string& path) const {
-  const ollama::ProviderSettings& s = settings_();
-  http::HttpRequest request;
-  request.method = method;
-  request.url = ollama::resolve_host(s.host) + path;
-  request.headers = s.headers;
-  request.connect_timeout = s.timeouts.connect;
-  request.first_byte_timeout = s.timeouts.first_byte;
-  request.idle_timeout = s.timeouts.idle;
-  return request;
+const provider::ProviderSettings* ChatService::endpoint_for(const json& params,
+                                                            rpc::Responder& responder) const {
+  std::string name;
+  if (params.is_object()) {
+    if (const auto it = params.find("endpoint"); it != params.end() && !it->is_null()) {
+      if (!it->is_string()) {
+        responder.fail({rpc::code::kInvalidParams,
+                        responder.method() + ": endpoint must be a string", nullptr});
+        return nullptr;
+      }
+      name = it->get<std::string>();
+    }
+  }
+  const provider::Endpoints& endpoints = settings_();
+  const provider::ProviderSettings* endpoint = endpoints.find(name);
+  if (endpoint == nullptr) {
+    std::string known;
+    for (const auto& [known_name, ignored] : endpoints.by_name)
+      known += (known.empty() ? "" : ", ") + known_name;
+    responder.fail(provider_error(
+        provider::config("no endpoint named '" + (name.empty() ? endpoints.default_name : name) +
+                         "' (configured: " + (known.empty() ? "none" : known) + ")")));
+  }
+  return endpoint;
 }
 
 void ChatService::send(const json& params, rpc::Responder responder) {
@@ -152,10 +101,11 @@ void ChatService::send(const json& params, rpc::Responder responder) {
                     nullptr});
     return;
   }
-  const ollama::ProviderSettings& settings = settings_();
-  auto turn = std::make_unique<ChatTurn>(
-      multi_, peer_, tokens_, ollama::resolve_host(settings.host), settings,
-      std::move(*turn_params), responder, [this](ChatTurn& t) { retire_turn(t.chat_id()); });
+  const provider::ProviderSettings* endpoint = endpoint_for(params, responder);
+  if (endpoint == nullptr) return;
+  auto turn =
+      std::make_unique<ChatTurn>(multi_, peer_, tokens_, *endpoint, std::move(*turn_params),
+                                 responder, [this](ChatTurn& t) { retire_turn(t.chat_id()); });
   ChatTurn* raw = turn.get();
   turns_.emplace(chat_id, std::move(turn));
   responder.cancel_token().on_cancel([this, chat_id] {
@@ -164,14 +114,23 @@ void ChatService::send(const json& params, rpc::Responder responder) {
   raw->start();
 }
 
-void ChatService::call_json(http::HttpRequest request, std::string model, rpc::Responder responder,
-                            Shape shape) {
+void ChatService::call_json(const provider::ProviderSettings& endpoint, const std::string& method,
+                            const std::string& path, std::string body, std::string model,
+                            rpc::Responder responder, Shape shape) {
+  provider::ProviderFailure unusable;
+  auto request = provider::request_for(endpoint, method, path, &unusable);
+  if (!request) {
+    responder.fail(provider_error(unusable));
+    return;
+  }
+  request->body = std::move(body);
   const std::uint64_t id = next_call_++;
-  const std::string host = ollama::resolve_host(settings_().host);
-  auto call = std::make_unique<ollama::JsonCall>(
-      multi_, std::move(request), host, std::move(model),
-      [this, id, responder, shape = std::move(shape)](
-          std::optional<json> answer, std::optional<ollama::ProviderFailure> failure) {
+  const provider::Kind kind = endpoint.kind;
+  const std::string host = provider::resolve_host(endpoint.host);
+  auto call = std::make_unique<provider::JsonCall>(
+      multi_, kind, std::move(*request), host, std::move(model),
+      [this, id, kind, responder, shape = std::move(shape)](
+          std::optional<json> answer, std::optional<provider::ProviderFailure> failure) {
         // From the transfer's end, inside a libuv callback: nothing may escape, and the request
         // is answered whatever happens.
         try {
@@ -180,13 +139,8 @@ void ChatService::call_json(http::HttpRequest request, std::string model, rpc::R
           if (result) {
             responder.reply(std::move(*result));
           } else {
-            if (answer) failure = ollama::bad_stream(problem);
-            responder.fail({rpc::code::kProviderError,
-                            failure->message,
-                            {{"kind", failure->kind},
-                             {"message", failure->detail},
-                             {"partial", ""},
-                             {"messages", json::array()}}});
+            if (answer) failure = provider::bad_stream(kind, problem);
+            responder.fail(provider_error(*failure));
           }
         } catch (const std::exception& e) {
           QLOG(Error) << responder.method() << ": " << e.what();
@@ -199,7 +153,7 @@ void ChatService::call_json(http::HttpRequest request, std::string model, rpc::R
           schedule_reap();
         }
       });
-  ollama::JsonCall* raw = call.get();
+  provider::JsonCall* raw = call.get();
   calls_.emplace(id, std::move(call));
   responder.cancel_token().on_cancel([this, id, responder] {
     const auto it = calls_.find(id);
@@ -216,8 +170,14 @@ void ChatService::call_json(http::HttpRequest request, std::string model, rpc::R
   }
 }
 
-void ChatService::list_models(rpc::Responder responder) {
-  call_json(request_for("GET", "/api/tags"), "", std::move(responder), shape_tags);
+void ChatService::list_models(const json& params, rpc::Responder responder) {
+  const provider::ProviderSettings* endpoint = endpoint_for(params, responder);
+  if (endpoint == nullptr) return;
+  const provider::Provider& provider = provider::provider_for(endpoint->kind);
+  call_json(*endpoint, "GET", provider.models_path(), "", "", std::move(responder),
+            [&provider](const json& answer, std::string* problem) {
+              return provider.shape_models(answer, problem);
+            });
 }
 
 void ChatService::show_model(const json& params, rpc::Responder responder) {
@@ -228,19 +188,37 @@ void ChatService::show_model(const json& params, rpc::Responder responder) {
         {rpc::code::kInvalidParams, "models/show: model must be a non-empty string", nullptr});
     return;
   }
+  const provider::ProviderSettings* endpoint = endpoint_for(params, responder);
+  if (endpoint == nullptr) return;
   const std::string name = model->get<std::string>();
-  http::HttpRequest request = request_for("POST", "/api/show");
-  request.body = json{{"model", name}}.dump(-1, ' ', false, json::error_handler_t::replace);
-  call_json(
-      std::move(request), name, std::move(responder),
-      [name](const json& show, std::string* problem) { return shape_show(name, show, problem); });
+  if (endpoint->kind != provider::Kind::Ollama) {
+    responder.fail(provider_error(provider::config(
+        "models/show: endpoint '" + endpoint->name +
+        "' is OpenAI-compatible, which has no model details (/api/show is Ollama's)")));
+    return;
+  }
+  call_json(*endpoint, "POST", "/api/show",
+            json{{"model", name}}.dump(-1, ' ', false, json::error_handler_t::replace), name,
+            std::move(responder), [name](const json& show, std::string* problem) {
+              return ollama::shape_show(name, show, problem);
+            });
 }
 
-void ChatService::provider_version(rpc::Responder responder) {
-  const std::string host = ollama::resolve_host(settings_().host);
-  call_json(request_for("GET", "/api/version"), "", std::move(responder),
+void ChatService::provider_version(const json& params, rpc::Responder responder) {
+  const provider::ProviderSettings* endpoint = endpoint_for(params, responder);
+  if (endpoint == nullptr) return;
+  const std::string host = provider::resolve_host(endpoint->host);
+  if (endpoint->kind != provider::Kind::Ollama) {
+    // No version route: a models list that answers is the proof of life.
+    call_json(*endpoint, "GET", provider::provider_for(endpoint->kind).models_path(), "", "",
+              std::move(responder), [host](const json&, std::string*) -> std::optional<json> {
+                return json{{"version", ""}, {"host", host}};
+              });
+    return;
+  }
+  call_json(*endpoint, "GET", "/api/version", "", "", std::move(responder),
             [host](const json& version, std::string* problem) {
-              return shape_version(host, version, problem);
+              return ollama::shape_version(host, version, problem);
             });
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The provider-facing methods: chat/send (one ChatTurn per running chat), models/list,
-// models/show and provider/version. Owns the HTTP machinery and every transfer in flight.
+// models/show and provider/version, each on the endpoint its params name (else the default).
+// Owns the HTTP machinery and every transfer in flight.
 
 #include <uv.h>
 
@@ -14,27 +15,18 @@
 #include "chat/chat_turn.hpp"
 #include "chat/token_coalescer.hpp"
 #include "http/curl_multi.hpp"
-#include "ollama/json_call.hpp"
-#include "ollama/settings.hpp"
+#include "provider/json_call.hpp"
+#include "provider/settings.hpp"
 #include "rpc/peer.hpp"
 #include "uv/handle.hpp"
 
 namespace quill::chat {
 
-// Ollama's answers in the protocol's shapes: /api/tags as models/list's result, /api/show as
-// models/show's, /api/version as provider/version's. A field of the wrong type gives nullopt and
-// `problem` naming it, except in a tags entry: that entry is left out (and logged).
-std::optional<rpc::json> shape_tags(const rpc::json& tags, std::string* problem);
-std::optional<rpc::json> shape_show(const std::string& model, const rpc::json& show,
-                                    std::string* problem);
-std::optional<rpc::json> shape_version(const std::string& host, const rpc::json& version,
-                                       std::string* problem);
-
 class ChatService {
  public:
-  // `settings` returns the provider settings from initialize (the lifecycle gate guarantees
-  // requests arrive only after it).
-  using SettingsSource = std::function<const ollama::ProviderSettings&()>;
+  // `settings` returns the endpoints as they stand now (initialize, then settings/update; the
+  // lifecycle gate guarantees requests arrive only after initialize).
+  using SettingsSource = std::function<const provider::Endpoints&()>;
 
   ChatService(uv_loop_t* loop, rpc::Peer& peer, TokenCoalescer& tokens, SettingsSource settings);
   ~ChatService();
@@ -47,15 +39,19 @@ class ChatService {
 
  private:
   void send(const rpc::json& params, rpc::Responder responder);
-  void list_models(rpc::Responder responder);
+  void list_models(const rpc::json& params, rpc::Responder responder);
   void show_model(const rpc::json& params, rpc::Responder responder);
-  void provider_version(rpc::Responder responder);
+  void provider_version(const rpc::json& params, rpc::Responder responder);
+  // The endpoint `params.endpoint` names (the default when absent); nullptr after answering
+  // `responder` with the error.
+  const provider::ProviderSettings* endpoint_for(const rpc::json& params,
+                                                 rpc::Responder& responder) const;
   // Turns Ollama's answer into our result, or nullopt and the problem (a bad_stream error).
   using Shape = std::function<std::optional<rpc::json>(const rpc::json&, std::string* problem)>;
   // Runs a JSON request and answers `responder` with its shaped answer.
-  void call_json(http::HttpRequest request, std::string model, rpc::Responder responder,
-                 Shape shape);
-  http::HttpRequest request_for(const std::string& method, const std::string& path) const;
+  void call_json(const provider::ProviderSettings& endpoint, const std::string& method,
+                 const std::string& path, std::string body, std::string model,
+                 rpc::Responder responder, Shape shape);
   // Finished objects are destroyed on a later loop turn: they finish from inside their own
   // callbacks.
   void retire_turn(const std::string& chat_id);
@@ -66,10 +62,10 @@ class ChatService {
   SettingsSource settings_;
   http::CurlMulti multi_;
   std::map<std::string, std::unique_ptr<ChatTurn>> turns_;
-  std::map<std::uint64_t, std::unique_ptr<ollama::JsonCall>> calls_;
+  std::map<std::uint64_t, std::unique_ptr<provider::JsonCall>> calls_;
   std::uint64_t next_call_ = 1;
   std::vector<std::unique_ptr<ChatTurn>> retired_turns_;
-  std::vector<std::unique_ptr<ollama::JsonCall>> retired_calls_;
+  std::vector<std::unique_ptr<provider::JsonCall>> retired_calls_;
   uv::UvHandle<uv_timer_t> reaper_;
 };
 

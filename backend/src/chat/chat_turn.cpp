@@ -1,5 +1,6 @@
 #include "chat/chat_turn.hpp"
 
+#include "provider/host.hpp"
 #include "tools/catalogue.hpp"
 #include "util/log.hpp"
 #include "util/utf8.hpp"
@@ -24,25 +25,13 @@ std::int64_t ns_to_ms(std::uint64_t ns) {
   return static_cast<std::int64_t>(ns / 1000000);
 }
 
-void add(ollama::ChatStats& total, const ollama::ChatStats& round) {
+void add(provider::ChatStats& total, const provider::ChatStats& round) {
   total.total_duration += round.total_duration;
   total.load_duration += round.load_duration;
   total.prompt_eval_count += round.prompt_eval_count;
   total.prompt_eval_duration += round.prompt_eval_duration;
   total.eval_count += round.eval_count;
   total.eval_duration += round.eval_duration;
-}
-
-// A round's calls, typed (the chunk decoder accepted each; one that does not parse is left out,
-// as in assistant_message).
-std::vector<ollama::ToolCall> parse_calls(const std::vector<std::string>& raw_calls) {
-  std::vector<ollama::ToolCall> calls;
-  calls.reserve(raw_calls.size());
-  for (const auto& raw : raw_calls) {
-    std::string problem;
-    if (auto call = ollama::parse_tool_call(raw, &problem)) calls.push_back(std::move(*call));
-  }
-  return calls;
 }
 
 std::string too_many_calls() {
@@ -96,7 +85,7 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
     *error = "messages must be a non-empty array";
     return std::nullopt;
   }
-  if (!ollama::validate_messages(*messages, error)) return std::nullopt;
+  if (!provider::validate_messages(*messages, error)) return std::nullopt;
   out.request.messages = *messages;
   const json* system = nullptr;
   const json* options = nullptr;
@@ -104,7 +93,10 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
   const json* tools = nullptr;
   const json* rounds = nullptr;
   const json* max_answer = nullptr;
+  const json* endpoint = nullptr;
   const bool ok =
+      optional_field(params, "endpoint", &endpoint, error, "a string",
+                     [](const json& j) { return j.is_string(); }) &&
       optional_field(params, "system", &system, error, "a string",
                      [](const json& j) { return j.is_string(); }) &&
       optional_field(params, "options", &options, error, "an object",
@@ -124,6 +116,7 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
                               j.get<std::int64_t>() <= std::int64_t{kMaxAnswerBytesLimit};
                      });
   if (!ok) return std::nullopt;
+  if (endpoint) out.endpoint = endpoint->get<std::string>();
   if (system) out.request.system = system->get<std::string>();
   if (options) out.request.options = *options;
   if (think) out.request.think = think->get<bool>();
@@ -135,13 +128,14 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
 }
 
 ChatTurn::ChatTurn(http::CurlMulti& multi, rpc::Peer& peer, TokenCoalescer& tokens,
-                   std::string base_url, const ollama::ProviderSettings& settings,
-                   TurnParams params, rpc::Responder responder, Finished finished)
+                   provider::ProviderSettings settings, TurnParams params, rpc::Responder responder,
+                   Finished finished)
     : multi_(multi),
       peer_(peer),
       tokens_(tokens),
-      base_url_(std::move(base_url)),
-      settings_(settings),
+      settings_(std::move(settings)),
+      provider_(provider::provider_for(settings_.kind)),
+      base_url_(provider::resolve_host(settings_.host)),
       params_(std::move(params)),
       responder_(std::move(responder)),
       finished_(std::move(finished)) {}
@@ -151,31 +145,29 @@ ChatTurn::~ChatTurn() {
 }
 
 void ChatTurn::start_round() {
-  splitter_ = ollama::LineSplitter();
+  decoder_ = provider_.stream_decoder();
   error_body_.clear();
   stream_failure_.reset();
   content_.clear();
   thinking_.clear();
-  raw_calls_.clear();
+  round_calls_.clear();
   done_seen_ = false;
   done_reason_.clear();
   round_stats_ = {};
+  round_first_delta_.reset();
 
-  ollama::ChatRequest request = params_.request;
+  provider::ChatRequest request = params_.request;
   for (const auto& m : messages_)
     request.messages.push_back(m);  // earlier rounds of this turn
 
-  http::HttpRequest http;
-  http.method = "POST";
-  http.url = base_url_ + "/api/chat";
-  http.body = ollama::build_chat_body(request);
-  http.headers = settings_.headers;
-  http.connect_timeout = settings_.timeouts.connect;
-  http.first_byte_timeout = settings_.timeouts.first_byte;
-  http.idle_timeout = settings_.timeouts.idle;
+  provider::ProviderFailure failure;
+  auto built = provider::request_for(settings_, "POST", provider_.chat_path(), &failure);
+  if (!built) return fail(failure);
+  http::HttpRequest http = std::move(*built);
+  http.body = provider_.chat_body(request);
   QLOG(Info) << "chat " << params_.chat_id << ": " << request.model << ", "
              << request.messages.size() << " messages" << (params_.tools ? ", tools" : "") << " -> "
-             << http.url;
+             << settings_.name << " " << http.url;
   transfer_ = std::make_unique<http::HttpTransfer>(
       multi_, std::move(http),
       [this](long status, std::string_view bytes) {
@@ -186,7 +178,8 @@ void ChatTurn::start_round() {
       [this](const http::HttpResult& result) {
         guarded("ending the round", [&] { on_transfer_done(result); });
       });
-  if (!transfer_->start()) fail(ollama::unreachable(base_url_, "could not start the transfer"));
+  if (!transfer_->start())
+    fail(provider::unreachable(settings_.kind, base_url_, "could not start the transfer"));
 }
 
 void ChatTurn::cancel() {
@@ -211,88 +204,115 @@ void ChatTurn::cancel() {
                     {"messages", messages_so_far()},
                     {"doneReason", "cancelled"},
                     {"stats", stats()}});
-  if (transfer_) transfer_->abort();  // closes the connection: Ollama stops generating
+  if (transfer_) transfer_->abort();  // closes the connection: the server stops generating
   finish();
 }
 
 bool ChatTurn::on_data(long status, std::string_view bytes) {
   if (status != 200) {
-    // An error status: the body is Ollama's {"error": …}, collected for the message.
+    // An error status: the body is the server's {"error": …}, collected for the message.
     if (error_body_.size() < 64 * 1024) error_body_.append(bytes);
     return true;
   }
-  const bool fits = splitter_.feed(bytes, [this](std::string_view line) {
-    if (!stream_failure_ && !limit_note_) on_line(line);
-  });
-  if (!fits) stream_failure_ = ollama::bad_stream("a line longer than 64 MiB");
+  if (auto problem = decoder_->feed(bytes, [this](provider::Chunk& c) { on_chunk(c); })) {
+    if (!stream_failure_ && !limit_note_)
+      stream_failure_ = provider::bad_stream(settings_.kind, *problem);
+  }
   return !stream_failure_ && !limit_note_;  // stop reading at the first failure or the limit
 }
 
-void ChatTurn::on_line(std::string_view line) {
-  if (line.empty()) return;
-  if (auto problem = decoder_.decode(line, chunk_)) {
-    stream_failure_ = ollama::bad_stream(*problem + ": " + std::string(line.substr(0, 80)));
+void ChatTurn::on_chunk(provider::Chunk& chunk) {
+  if (stream_failure_ || limit_note_ || done_seen_) return;
+  if (chunk.error) {
+    stream_failure_ = provider::interrupted(*chunk.error);
     return;
   }
-  if (chunk_.error) {
-    stream_failure_ = ollama::interrupted(*chunk_.error);
-    return;
-  }
-  const std::string_view content = within_limit(partial_.size(), chunk_.content, "answer");
+  const auto now = std::chrono::steady_clock::now();
+  const std::string_view content = within_limit(partial_.size(), chunk.content, "answer");
   if (!content.empty()) {
-    if (!first_token_)
-      first_token_ = duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_);
+    if (!first_token_) first_token_ = duration_cast<milliseconds>(now - started_);
+    if (!round_first_delta_) round_first_delta_ = now;
     content_ += content;
     partial_ += content;
     tokens_.append(params_.chat_id, content);
   }
   // Collected, never shown as answer text.
-  const std::string_view thinking = within_limit(thinking_bytes_, chunk_.thinking, "thinking");
+  const std::string_view thinking = within_limit(thinking_bytes_, chunk.thinking, "thinking");
+  if (!thinking.empty() && !round_first_delta_) round_first_delta_ = now;
   thinking_ += thinking;
   thinking_bytes_ += thinking.size();
-  if (limit_note_) return;  // the rest of a cut line is not the answer's
-  // Calls are appended in arrival order, never merged by index.
-  for (auto& call : chunk_.tool_calls) {
-    call_bytes_ += call.size();  // bounded like the text: a server may send calls forever
-    if (call_bytes_ > params_.max_answer_bytes) {
-      limit_note_ = "tool calls exceeded " + size_text(params_.max_answer_bytes);
-      return;
-    }
-    raw_calls_.push_back(std::move(call));
+  if (limit_note_) return;  // the rest of a cut chunk is not the answer's
+  // Bounded like the text: a server may send calls, or fragments of one, forever.
+  call_bytes_ += chunk.call_bytes;
+  if (call_bytes_ > params_.max_answer_bytes) {
+    limit_note_ = "tool calls exceeded " + size_text(params_.max_answer_bytes);
+    return;
   }
-  if (chunk_.done) {
+  // Calls are appended in arrival order, never merged (the decoder assembled any fragments).
+  for (auto& call : chunk.tool_calls)
+    round_calls_.push_back(std::move(call));
+  if (chunk.done) {
     done_seen_ = true;
-    done_reason_ = chunk_.done_reason.empty() ? "stop" : chunk_.done_reason;
-    round_stats_ = chunk_.stats;
+    done_reason_ = chunk.done_reason.empty() ? "stop" : chunk.done_reason;
+    round_stats_ = chunk.stats;
+    // No durations from the server (OpenAI's usage has only counts): the answer's time on our
+    // own clock, from its first delta, gives the speed.
+    if (round_stats_.eval_duration == 0 && round_first_delta_) {
+      round_stats_.eval_duration = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(now - *round_first_delta_).count());
+    }
   }
+}
+
+bool ChatTurn::retried_without_tools(const http::HttpResult& result) {
+  if (settings_.kind != provider::Kind::OpenAI || !params_.tools || tools_retried_ ||
+      !messages_.empty() || (result.status != 400 && result.status != 422 && result.status != 500))
+    return false;
+  tools_retried_ = true;
+  params_.tools = false;
+  params_.request.tools = nullptr;
+  note_ = "the server refused the request with tools (" + provider::error_text(error_body_) +
+          "); asked again without them";
+  QLOG(Info) << "chat " << params_.chat_id << ": " << *note_;
+  start_round();
+  return true;
 }
 
 void ChatTurn::on_transfer_done(const http::HttpResult& result) {
   if (answered_) return;
   using Outcome = http::HttpResult::Outcome;
-  if (result.status >= 400)
-    return fail(ollama::http_status(result.status, error_body_, params_.request.model));
+  if (result.status >= 400) {
+    if (retried_without_tools(result)) return;
+    return fail(provider::http_status(settings_.kind, result.status, error_body_,
+                                      params_.request.model, base_url_ + provider_.chat_path()));
+  }
+  if (result.outcome == Outcome::Complete && !stream_failure_ && !limit_note_) {
+    if (auto problem = decoder_->finish([this](provider::Chunk& c) { on_chunk(c); }))
+      stream_failure_ = provider::bad_stream(settings_.kind, *problem);
+  }
   if (stream_failure_) return fail(*stream_failure_);
   if (limit_note_) return stop_at_limit();
   if (result.outcome != Outcome::Complete && result.outcome != Outcome::Stopped) {
-    return fail(ollama::transfer_failure(result, base_url_));
+    return fail(provider::transfer_failure(settings_.kind, result, base_url_));
   }
   if (!done_seen_) {
-    return fail(ollama::interrupted(
-        splitter_.rest().empty()
-            ? "stream interrupted: the answer ended before Ollama said it was done"
-            : "stream interrupted in the middle of a line"));
+    const std::string who = settings_.kind == provider::Kind::Ollama ? "Ollama" : "the server";
+    return fail(provider::interrupted(
+        decoder_->cut_mid_message()
+            ? "stream interrupted in the middle of a " +
+                  std::string(settings_.kind == provider::Kind::Ollama ? "line" : "event")
+            : "stream interrupted: the answer ended before " + who + " said it was done"));
   }
   round_finished();
 }
 
 void ChatTurn::round_finished() {
   add(totals_, round_stats_);
-  messages_.push_back(ollama::assistant_message(content_, thinking_, raw_calls_));
-  if (raw_calls_.empty() || !params_.tools) return succeed(done_reason_);
+  messages_.push_back(provider::assistant_message(content_, thinking_, round_calls_));
+  if (round_calls_.empty() || !params_.tools) return succeed(done_reason_);
 
   ++rounds_with_tools_;
-  calls_ = parse_calls(raw_calls_);
+  calls_ = round_calls_;
   next_call_ = 0;
   in_tools_ = true;
   tokens_.flush(params_.chat_id);  // the text before the calls shows before their blocks
@@ -311,11 +331,15 @@ void ChatTurn::run_next_tool() {
       }
       return start_round();
     }
-    const ollama::ToolCall& call = calls_[next_call_];
+    const provider::ToolCall& call = calls_[next_call_];
     peer_.notify("chat/toolCall",
                  {{"chatId", params_.chat_id}, {"call", call.as_call()}, {"status", "requested"}});
     if (next_call_ >= kMaxToolCallsPerRound) {
       finish_tool("failed", too_many_calls());
+      continue;
+    }
+    if (call.problem) {  // arguments that are not JSON: the model is told, nothing runs
+      finish_tool("failed", *call.problem);
       continue;
     }
     tools::Mapped mapped = tools::map_call(params_.chat_id, call.name, call.arguments);
@@ -340,7 +364,7 @@ void ChatTurn::run_next_tool() {
 }
 
 void ChatTurn::finish_tool(const std::string& status, const std::string& content) {
-  const ollama::ToolCall& call = calls_[next_call_];
+  const provider::ToolCall& call = calls_[next_call_];
   json note = {{"chatId", params_.chat_id}, {"call", call.as_call()}, {"status", status}};
   if (status != "done") note["message"] = content;
   peer_.notify("chat/toolCall", note);
@@ -357,11 +381,11 @@ std::string_view ChatTurn::within_limit(std::size_t used, std::string_view text,
 }
 
 void ChatTurn::stop_at_limit() {
-  // The connection is closed (the transfer stopped mid-answer), so Ollama stops generating. The
+  // The connection is closed (the transfer stopped mid-answer), so the server stops generating. The
   // round's calls are dropped unrun: nothing announced them yet, and they may be the runaway.
   add(totals_, round_stats_);
   if (!content_.empty() || !thinking_.empty())
-    messages_.push_back(ollama::assistant_message(content_, thinking_, {}));
+    messages_.push_back(provider::assistant_message(content_, thinking_, {}));
   succeed("limit", *limit_note_);
 }
 
@@ -374,12 +398,14 @@ void ChatTurn::succeed(const std::string& done_reason, const std::string& note) 
                  {"messages", messages_},
                  {"doneReason", done_reason},
                  {"stats", stats()}};
-  if (!note.empty()) result["note"] = note;
+  std::string said = note;
+  if (note_) said = said.empty() ? *note_ : *note_ + "; " + said;
+  if (!said.empty()) result["note"] = said;
   responder_.reply(std::move(result));
   finish();
 }
 
-void ChatTurn::fail(const ollama::ProviderFailure& failure) {
+void ChatTurn::fail(const provider::ProviderFailure& failure) {
   if (answered_) return;
   answered_ = true;
   QLOG(Warn) << "chat " << params_.chat_id << ": " << failure.kind << ": " << failure.message
@@ -395,13 +421,13 @@ json ChatTurn::messages_so_far() const {
   json messages = messages_;
   if (in_tools_) {
     // The round's assistant message is in; its unanswered calls get a result each, so the
-    // history stays one Ollama accepts.
+    // history stays one the server accepts.
     for (std::size_t i = next_call_; i < calls_.size(); ++i) {
       messages.push_back(tool_message(calls_[i].name, calls_[i].id, kCancelledResult));
     }
-  } else if (!content_.empty() || !thinking_.empty() || !raw_calls_.empty()) {
-    messages.push_back(ollama::assistant_message(content_, thinking_, raw_calls_));
-    for (const ollama::ToolCall& call : parse_calls(raw_calls_))
+  } else if (!content_.empty() || !thinking_.empty() || !round_calls_.empty()) {
+    messages.push_back(provider::assistant_message(content_, thinking_, round_calls_));
+    for (const provider::ToolCall& call : round_calls_)
       messages.push_back(tool_message(call.name, call.id, kCancelledResult));
   }
   return messages;
@@ -444,7 +470,8 @@ void ChatTurn::guarded(const char* what, Fn&& fn) noexcept {
 void ChatTurn::failed_inside(const char* what, const char* problem) noexcept {
   QLOG(Error) << "chat " << params_.chat_id << ": exception while " << what << ": " << problem;
   try {
-    fail(ollama::bad_stream(std::string("internal error while ") + what + ": " + problem));
+    fail(provider::bad_stream(settings_.kind,
+                              std::string("internal error while ") + what + ": " + problem));
     // Answered before the throw (it came from the answer itself): retire the turn all the same.
     if (answered_) finish();
   } catch (...) {

@@ -1,11 +1,12 @@
 #pragma once
-// One chat turn: one or more rounds of POST /api/chat (stream:true). Each round's NDJSON lines
-// become chat/token deltas; when a round ends with tool calls (and tools were offered), each
+// One chat turn: one or more streamed rounds on the chat's endpoint (its provider builds the
+// request and decodes the stream into neutral chunks). Each round's text becomes chat/token
+// deltas; when a round ends with tool calls (and tools were offered), each
 // call runs in order through an editor request, its result becomes a tool message, and the
 // next round starts — until a round ends without calls or the round limit is reached. The turn
 // answers chat/send once: its new messages, doneReason and stats; or a ProviderError carrying
 // the partial answer; or, after a cancel, doneReason "cancelled" with everything so far. The
-// connection is closed on cancel, which stops Ollama generating.
+// connection is closed on cancel, which stops the server generating.
 
 #include <chrono>
 #include <functional>
@@ -17,11 +18,11 @@
 #include "chat/token_coalescer.hpp"
 #include "http/curl_multi.hpp"
 #include "http/http_transfer.hpp"
-#include "ollama/chat_request.hpp"
-#include "ollama/chunk_decoder.hpp"
-#include "ollama/errors.hpp"
-#include "ollama/line_splitter.hpp"
-#include "ollama/settings.hpp"
+#include "provider/chat_request.hpp"
+#include "provider/chunk.hpp"
+#include "provider/failure.hpp"
+#include "provider/provider.hpp"
+#include "provider/settings.hpp"
 #include "rpc/peer.hpp"
 
 namespace quill::chat {
@@ -36,7 +37,8 @@ inline constexpr std::size_t kMaxToolCallsPerRound = 32;
 
 struct TurnParams {
   std::string chat_id;
-  ollama::ChatRequest request;
+  std::string endpoint;  // "" for the default
+  provider::ChatRequest request;
   bool tools = false;  // offer the tool catalogue
   int max_rounds = 8;  // rounds that may end in tool calls
   // Caps the content, and separately the thinking.
@@ -50,8 +52,9 @@ class ChatTurn {
  public:
   using Finished = std::function<void(ChatTurn& turn)>;
 
-  ChatTurn(http::CurlMulti& multi, rpc::Peer& peer, TokenCoalescer& tokens, std::string base_url,
-           const ollama::ProviderSettings& settings, TurnParams params, rpc::Responder responder,
+  // `settings` is the endpoint's, copied: settings changed later apply from the next turn.
+  ChatTurn(http::CurlMulti& multi, rpc::Peer& peer, TokenCoalescer& tokens,
+           provider::ProviderSettings settings, TurnParams params, rpc::Responder responder,
            Finished finished);
   ~ChatTurn();
 
@@ -62,7 +65,10 @@ class ChatTurn {
  private:
   void start_round();
   bool on_data(long status, std::string_view bytes);
-  void on_line(std::string_view line);
+  void on_chunk(provider::Chunk& chunk);
+  // An OpenAI-compatible server that refused the first request with tools is asked once more
+  // without them (a model or server without tool support); true when that retry started.
+  bool retried_without_tools(const http::HttpResult& result);
   void on_transfer_done(const http::HttpResult& result);
   void round_finished();
   void run_next_tool();
@@ -71,7 +77,7 @@ class ChatTurn {
   std::string_view within_limit(std::size_t used, std::string_view text, const char* what);
   void stop_at_limit();
   void succeed(const std::string& done_reason, const std::string& note = "");
-  void fail(const ollama::ProviderFailure& failure);
+  void fail(const provider::ProviderFailure& failure);
   // The turn's messages as they would stand if it stopped now (partial round and unanswered
   // calls included).
   rpc::json messages_so_far() const;
@@ -87,25 +93,25 @@ class ChatTurn {
   http::CurlMulti& multi_;
   rpc::Peer& peer_;
   TokenCoalescer& tokens_;
+  provider::ProviderSettings settings_;
+  const provider::Provider& provider_;
   std::string base_url_;
-  const ollama::ProviderSettings& settings_;
   TurnParams params_;
   rpc::Responder responder_;
   Finished finished_;
   std::unique_ptr<http::HttpTransfer> transfer_;
 
   // The round being streamed.
-  ollama::LineSplitter splitter_;
-  ollama::ChunkDecoder decoder_;
-  ollama::ChatChunk chunk_;  // reused for every line
-  std::string error_body_;   // body of an HTTP error status
-  std::optional<ollama::ProviderFailure> stream_failure_;
+  std::unique_ptr<provider::StreamDecoder> decoder_;
+  std::string error_body_;  // body of an HTTP error status
+  std::optional<provider::ProviderFailure> stream_failure_;
   std::string content_;
   std::string thinking_;
-  std::vector<std::string> raw_calls_;
+  std::vector<provider::ToolCall> round_calls_;
   bool done_seen_ = false;
   std::string done_reason_;
-  ollama::ChatStats round_stats_;
+  provider::ChatStats round_stats_;
+  std::optional<std::chrono::steady_clock::time_point> round_first_delta_;
 
   // The turn so far.
   rpc::json messages_ = rpc::json::array();  // finished messages of this turn
@@ -113,9 +119,11 @@ class ChatTurn {
   std::size_t thinking_bytes_ = 0;           // thinking kept, across rounds
   std::size_t call_bytes_ = 0;               // tool call JSON received, across rounds
   std::optional<std::string> limit_note_;    // set when the answer or thinking hit the limit
-  ollama::ChatStats totals_;
+  std::optional<std::string> note_;          // said with the answer (tools dropped)
+  bool tools_retried_ = false;
+  provider::ChatStats totals_;
   int rounds_with_tools_ = 0;
-  std::vector<ollama::ToolCall> calls_;  // the calls of the round being carried out
+  std::vector<provider::ToolCall> calls_;  // the calls of the round being carried out
   std::size_t next_call_ = 0;
   bool in_tools_ = false;
   std::optional<rpc::Peer::CallId> editor_call_;

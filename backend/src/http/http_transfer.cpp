@@ -17,8 +17,15 @@ bool is_json_content_type(std::string_view content_type) {
   std::transform(type.begin(), type.end(), type.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   constexpr std::string_view kJsonTypes[] = {
-      "",           "application/json",        "application/x-ndjson",  "application/ndjson",
-      "text/plain", "application/x-jsonlines", "application/jsonlines", "application/jsonl",
+      "",
+      "application/json",
+      "application/x-ndjson",
+      "application/ndjson",
+      "text/plain",
+      "application/x-jsonlines",
+      "application/jsonlines",
+      "application/jsonl",
+      "text/event-stream",
   };
   if (std::find(std::begin(kJsonTypes), std::end(kJsonTypes), type) != std::end(kJsonTypes))
     return true;
@@ -148,11 +155,16 @@ void HttpTransfer::finish(CURLcode code) {
     return end(Outcome::Complete, "");
   }
   std::string error = error_buffer_[0] != '\0' ? error_buffer_ : curl_easy_strerror(code);
+  const bool tls = code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CONNECT_ERROR ||
+                   code == CURLE_SSL_CERTPROBLEM || code == CURLE_SSL_CACERT_BADFILE ||
+                   code == CURLE_SSL_CIPHER || code == CURLE_SSL_ISSUER_ERROR;
   const bool no_connection = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
                              code == CURLE_COULDNT_RESOLVE_PROXY ||
-                             code == CURLE_SSL_CONNECT_ERROR ||
                              (code == CURLE_OPERATION_TIMEDOUT && !got_bytes_ && status_ == 0);
-  end(no_connection ? Outcome::ConnectError : Outcome::Dropped, std::move(error));
+  end(tls             ? Outcome::TlsError
+      : no_connection ? Outcome::ConnectError
+                      : Outcome::Dropped,
+      std::move(error));
 }
 
 void HttpTransfer::abort() {

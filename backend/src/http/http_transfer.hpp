@@ -32,13 +32,14 @@ struct HttpRequest {
 struct HttpResult {
   enum class Outcome {
     Complete,      // the whole response arrived
-    ConnectError,  // no connection (refused, DNS, connect timeout, TLS)
-    Dropped,       // the connection broke before the response was complete
-    TimedOut,      // our first-byte or idle timer fired
-    Stopped,       // on_data asked to stop
-    Aborted,       // abort() was called
-    Redirected,    // a 3xx answer: never followed (see `location`)
-    NotJson,       // a 2xx answer whose Content-Type is not JSON (see `content_type`)
+    ConnectError,  // no connection (refused, DNS, connect timeout)
+    TlsError,    // the TLS handshake failed (a certificate not trusted, expired, for another name)
+    Dropped,     // the connection broke before the response was complete
+    TimedOut,    // our first-byte or idle timer fired
+    Stopped,     // on_data asked to stop
+    Aborted,     // abort() was called
+    Redirected,  // a 3xx answer: never followed (see `location`)
+    NotJson,     // a 2xx answer whose Content-Type is not JSON (see `content_type`)
   };
   Outcome outcome = Outcome::Complete;
   long status = 0;                       // HTTP status, 0 if none arrived
@@ -49,8 +50,9 @@ struct HttpResult {
   std::string location;                  // for Redirected: where it pointed ("" if nowhere)
 };
 
-// Whether a Content-Type names JSON or NDJSON (or is absent): what Ollama's API answers with.
-// text/plain passes too (proxies relabel streams; a body that is not JSON still fails to parse).
+// Whether a Content-Type names JSON, NDJSON or an event stream (or is absent): what the APIs
+// answer with. text/plain passes too (proxies relabel streams; a body that is not JSON still fails
+// to parse).
 bool is_json_content_type(std::string_view content_type);
 
 class HttpTransfer {

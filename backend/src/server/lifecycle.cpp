@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "ollama/host.hpp"
+#include "server/endpoint_settings.hpp"
 #include "tools/catalogue.hpp"
 #include "util/log.hpp"
 
@@ -21,56 +21,6 @@ bool read_string(const json& obj, const char* key, std::string* out, std::string
     return false;
   }
   *out = it->get<std::string>();
-  return true;
-}
-
-// A day: far beyond any real limit, and far from overflowing what curl and libuv take.
-constexpr std::uint64_t kMaxMillis = 24ULL * 3600 * 1000;
-
-bool read_millis(const json& obj, const char* key, std::chrono::milliseconds* out,
-                 std::string* error) {
-  const auto it = obj.find(key);
-  if (it == obj.end()) return true;
-  if (!it->is_number_unsigned() || it->get<std::uint64_t>() > kMaxMillis) {
-    *error =
-        std::string("timeouts.") + key + " must be an integer from 0 to 86400000 (milliseconds)";
-    return false;
-  }
-  *out = std::chrono::milliseconds(it->get<std::uint64_t>());
-  return true;
-}
-
-// RFC 9110 token characters: anything else in a name (':', CR, LF, space) would forge headers.
-bool valid_header_name(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) != 0 ||
-           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-  });
-}
-
-bool valid_header_value(const std::string& value) {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
-}
-
-bool is_authorization(const std::string& name) {
-  return name.size() == 13 &&
-         std::equal(name.begin(), name.end(), "authorization",
-                    [](unsigned char a, char b) { return std::tolower(a) == b; });
-}
-
-// The host initialize settles on (configured, $OLLAMA_HOST or the default), credentials turned
-// into an Authorization header.
-bool settle_host(ollama::ProviderSettings& provider, std::string* error) {
-  auto endpoint = ollama::resolve_endpoint(provider.host, error);
-  if (!endpoint) return false;
-  provider.host = endpoint->base_url;
-  if (!endpoint->username) return true;
-  if (std::any_of(provider.headers.begin(), provider.headers.end(),
-                  [](const auto& header) { return is_authorization(header.first); })) {
-    *error = "provider.host has credentials and provider.headers an Authorization header: use one";
-    return false;
-  }
-  provider.headers["Authorization"] = ollama::basic_authorization(*endpoint);
   return true;
 }
 
@@ -99,44 +49,9 @@ std::optional<SessionSettings> parse_initialize(const json& params, std::string*
       return std::nullopt;
     }
   }
-  if (const auto provider = params.find("provider"); provider != params.end()) {
-    if (!provider->is_object()) {
-      *error = "provider must be an object";
-      return std::nullopt;
-    }
-    std::string host;
-    if (!read_string(*provider, "host", &host, error, "provider.")) return std::nullopt;
-    if (!host.empty()) s.provider.host = host;
-    if (const auto headers = provider->find("headers"); headers != provider->end()) {
-      if (!headers->is_object()) {
-        *error = "provider.headers must be an object of strings";
-        return std::nullopt;
-      }
-      for (const auto& [name, value] : headers->items()) {
-        if (!valid_header_name(name)) {
-          *error = "provider.headers: '" + name + "' is not a header name";
-          return std::nullopt;
-        }
-        if (!value.is_string() || !valid_header_value(value.get<std::string>())) {
-          *error = "provider.headers." + name + " must be a string without CR, LF or NUL";
-          return std::nullopt;
-        }
-        s.provider.headers[name] = value.get<std::string>();
-      }
-    }
-  }
-  if (const auto timeouts = params.find("timeouts"); timeouts != params.end()) {
-    if (!timeouts->is_object()) {
-      *error = "timeouts must be an object";
-      return std::nullopt;
-    }
-    if (!read_millis(*timeouts, "connectMs", &s.provider.timeouts.connect, error) ||
-        !read_millis(*timeouts, "firstByteMs", &s.provider.timeouts.first_byte, error) ||
-        !read_millis(*timeouts, "idleMs", &s.provider.timeouts.idle, error)) {
-      return std::nullopt;
-    }
-  }
-  if (!settle_host(s.provider, error)) return std::nullopt;
+  auto endpoints = parse_endpoints(params, error);
+  if (!endpoints) return std::nullopt;
+  s.endpoints = std::move(*endpoints);
   return s;
 }
 
@@ -170,13 +85,31 @@ Lifecycle::Lifecycle(rpc::Peer& peer, std::function<void(int code)> exit,
                                    ? std::string("an unnamed client")
                                    : settings_->client_name + " " + settings_->client_version;
     QLOG(Info) << "initialized by " << client << ", workspace " << settings_->workspace_root
-               << ", Ollama at " << *settings_->provider.host;
+               << ", endpoints " << describe(settings_->endpoints);
     responder.reply({{"serverInfo", {{"name", "quill-backend"}, {"version", QUILL_VERSION}}},
                      {"protocolVersion", 1},
                      {"capabilities",
                       {{"methods", peer_.handled_methods()},
                        {"cancel", true},
                        {"tools", tools::name_list()}}}});
+  });
+
+  peer_.on_request("settings/update", [this](const json& params, rpc::Responder responder) {
+    std::string error;
+    auto endpoints = params.is_object() ? parse_endpoints(params, &error) : std::nullopt;
+    if (!endpoints) {
+      responder.fail({rpc::code::kInvalidParams,
+                      "settings/update: " + (error.empty() ? "params must be an object" : error),
+                      nullptr});
+      return;
+    }
+    settings_->endpoints = std::move(*endpoints);
+    QLOG(Info) << "settings updated: endpoints " << describe(settings_->endpoints);
+    json names = json::array();
+    for (const auto& [name, ignored] : settings_->endpoints.by_name)
+      names.push_back(name);
+    responder.reply(
+        {{"endpoints", std::move(names)}, {"endpoint", settings_->endpoints.default_name}});
   });
 
   peer_.on_request("shutdown", [this](const json&, rpc::Responder responder) {

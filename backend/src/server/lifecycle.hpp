@@ -1,6 +1,6 @@
 #pragma once
-// The session lifecycle: initialize, shutdown, exit, and the gate that refuses requests before
-// initialize and after shutdown. Holds the settings the editor sent in `initialize`.
+// The session lifecycle: initialize, settings/update, shutdown, exit, and the gate that refuses
+// requests before initialize and after shutdown. Holds the settings the editor sent.
 
 #include <chrono>
 #include <functional>
@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "ollama/settings.hpp"
+#include "provider/settings.hpp"
 #include "rpc/peer.hpp"
 
 namespace quill::server {
@@ -17,7 +17,7 @@ struct SessionSettings {
   std::string client_name;
   std::string client_version;
   std::string workspace_root;
-  ollama::ProviderSettings provider;
+  provider::Endpoints endpoints;  // replaced whole by settings/update
 };
 
 // Decodes `initialize` params; the error names the offending field.

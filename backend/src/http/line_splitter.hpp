@@ -1,13 +1,13 @@
 #pragma once
-// NDJSON framing: bytes in arbitrary pieces -> complete lines (without the '\n'). A line may
-// arrive in many pieces and a piece may hold many lines; a boundary may fall inside a UTF-8
-// character. Pure, so it is tested over every byte boundary.
+// Line framing, for Ollama's NDJSON and under SSE: bytes in arbitrary pieces -> complete lines
+// (without the '\n' or "\r\n"). A line may arrive in many pieces and a piece may hold many lines;
+// a boundary may fall inside a UTF-8 character. Pure, so it is tested over every byte boundary.
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
-namespace quill::ollama {
+namespace quill::http {
 
 class LineSplitter {
  public:
@@ -47,4 +47,4 @@ class LineSplitter {
   std::string partial_;
 };
 
-}  // namespace quill::ollama
+}  // namespace quill::http

@@ -1,13 +1,14 @@
 #pragma once
-// Where Ollama is: OLLAMA_HOST syntax (`host`, `host:port`, `http://…`, `https://…`, optional
-// path, optional `user:password@`) turned into a base URL, the way Ollama's own client reads it.
+// Where an endpoint is: OLLAMA_HOST syntax (`host`, `host:port`, `http://…`, `https://…`, optional
+// path, optional `user:password@`) turned into a base URL, the way Ollama's own client reads it
+// (an OpenAI-compatible endpoint's url is read the same way, with its scheme required).
 // Credentials never stay in the URL (it is logged and shown): they become HTTP basic auth.
 
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace quill::ollama {
+namespace quill::provider {
 
 inline constexpr std::string_view kDefaultHost = "http://127.0.0.1:11434";
 
@@ -34,12 +35,14 @@ std::string basic_authorization(const Endpoint& endpoint);
 // What initialize settles on: `configured` when set and not empty, else $OLLAMA_HOST, else the
 // default. A value that does not parse is an error naming its source and the redacted value,
 // never a fallback to the default (which would carry the configured headers to another server).
+// `label` names the configured value in the error.
 std::optional<Endpoint> resolve_endpoint(const std::optional<std::string>& configured,
-                                         std::string* error);
+                                         std::string* error,
+                                         std::string_view label = "provider.host");
 
 // The base URL requests go to. initialize stores the checked base URL in the settings, so this
 // only normalises it; unset means the default. A value that does not parse (settings built
 // without initialize) yields a name that cannot resolve, never another server.
 std::string resolve_host(const std::optional<std::string>& configured);
 
-}  // namespace quill::ollama
+}  // namespace quill::provider

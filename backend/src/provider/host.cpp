@@ -1,4 +1,4 @@
-#include "ollama/host.hpp"
+#include "provider/host.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 
 #include "util/log.hpp"
 
-namespace quill::ollama {
+namespace quill::provider {
 namespace {
 
 constexpr std::string_view kUnresolvable = "http://invalid.invalid";  // RFC 6761: never resolves
@@ -197,11 +197,11 @@ std::string basic_authorization(const Endpoint& endpoint) {
 }
 
 std::optional<Endpoint> resolve_endpoint(const std::optional<std::string>& configured,
-                                         std::string* error) {
+                                         std::string* error, std::string_view label) {
   std::string problem;
   if (configured && !configured->empty()) {
     if (auto endpoint = parse_host(*configured, &problem)) return endpoint;
-    *error = "provider.host '" + redact_host(*configured) + "': " + problem;
+    *error = std::string(label) + " '" + redact_host(*configured) + "': " + problem;
     return std::nullopt;
   }
   if (const char* env = std::getenv("OLLAMA_HOST"); env != nullptr && *env != '\0') {
@@ -220,4 +220,4 @@ std::string resolve_host(const std::optional<std::string>& configured) {
   return std::string(kUnresolvable);
 }
 
-}  // namespace quill::ollama
+}  // namespace quill::provider

@@ -1,6 +1,6 @@
-#include "ollama/chunk_decoder.hpp"
+#include "provider/ollama/stream_decoder.hpp"
 
-#include "ollama/chat_request.hpp"
+#include "provider/ollama/chat_body.hpp"
 #include "util/json_depth.hpp"
 #include "util/utf8.hpp"
 
@@ -27,7 +27,7 @@ simdjson::error_code read_string(value v, std::string& out) {
   return simdjson::SUCCESS;
 }
 
-std::optional<std::string> decode_message(value message_value, ChatChunk& out) {
+std::optional<std::string> decode_message(value message_value, provider::Chunk& out) {
   simdjson::ondemand::object message;
   if (auto e = message_value.get_object().get(message); e) return "\"message\" is not an object";
   for (auto field : message) {
@@ -52,9 +52,10 @@ std::optional<std::string> decode_message(value message_value, ChatChunk& out) {
         }
         // A call of the wrong shape (a name 5, "function": null) ends the turn here, named.
         std::string problem;
-        if (!parse_tool_call(raw, &problem))
-          return "message.tool_calls[" + std::to_string(index) + "]." + problem;
-        out.tool_calls.emplace_back(raw);
+        auto parsed = parse_tool_call(raw, &problem);
+        if (!parsed) return "message.tool_calls[" + std::to_string(index) + "]." + problem;
+        out.tool_calls.push_back(std::move(*parsed));
+        out.call_bytes += raw.size();
         ++index;
       }
     }
@@ -64,17 +65,7 @@ std::optional<std::string> decode_message(value message_value, ChatChunk& out) {
 
 }  // namespace
 
-void ChatChunk::clear() {
-  content.clear();
-  thinking.clear();
-  tool_calls.clear();
-  done = false;
-  done_reason.clear();
-  error.reset();
-  stats = ChatStats{};
-}
-
-std::optional<std::string> ChunkDecoder::decode(std::string_view line, ChatChunk& out) {
+std::optional<std::string> ChunkDecoder::decode(std::string_view line, provider::Chunk& out) {
   out.clear();
   // The nesting limit (util/json_depth.hpp), checked before anything parses the line.
   if (!util::json_depth_within(line, util::kMaxProviderJsonDepth)) {
@@ -134,12 +125,32 @@ std::optional<std::string> ChunkDecoder::decode(std::string_view line, ChatChunk
         if (key == c.key) {
           if (field.value().get_uint64().get(*c.target))
             return "\"" + std::string(key) + "\" is not a count";
+          out.has_stats = true;
           break;
         }
       }
     }
   }
   return std::nullopt;
+}
+
+std::optional<std::string> StreamDecoder::feed(std::string_view bytes, const OnChunk& on_chunk) {
+  std::optional<std::string> problem;
+  const bool fits = lines_.feed(bytes, [&](std::string_view line) {
+    if (problem || line.empty()) return;
+    problem = decoder_.decode(line, chunk_);
+    if (problem) {
+      *problem += ": " + std::string(line.substr(0, 80));
+      return;
+    }
+    on_chunk(chunk_);
+  });
+  if (!fits && !problem) problem = "a line longer than 64 MiB";
+  return problem;
+}
+
+std::optional<std::string> StreamDecoder::finish(const OnChunk&) {
+  return std::nullopt;  // a line without its '\n' is a cut stream (cut_mid_message)
 }
 
 }  // namespace quill::ollama

@@ -1,5 +1,6 @@
 #pragma once
-// A request to Ollama whose answer is one JSON document (/api/tags, /api/show, /api/version):
+// A request whose answer is one JSON document (Ollama's /api/tags, /api/show, /api/version; an
+// OpenAI-compatible server's /models):
 // the body is collected, then parsed; failures come back in the user's words.
 
 #include <functional>
@@ -10,9 +11,9 @@
 
 #include "http/curl_multi.hpp"
 #include "http/http_transfer.hpp"
-#include "ollama/errors.hpp"
+#include "provider/failure.hpp"
 
-namespace quill::ollama {
+namespace quill::provider {
 
 class JsonCall {
  public:
@@ -22,15 +23,17 @@ class JsonCall {
                                   std::optional<ProviderFailure> failure)>;
 
   // `model` names the model a 404 is about ("" when a 404 means something else).
-  JsonCall(http::CurlMulti& multi, http::HttpRequest request, std::string host, std::string model,
-           Done done);
+  JsonCall(http::CurlMulti& multi, Kind kind, http::HttpRequest request, std::string host,
+           std::string model, Done done);
   bool start() { return transfer_.start(); }
   void abort() { transfer_.abort(); }
 
  private:
   void finish(const http::HttpResult& result);
 
+  Kind kind_;
   std::string host_;
+  std::string url_;
   std::string model_;
   Done done_;
   std::string body_;
@@ -38,4 +41,4 @@ class JsonCall {
   http::HttpTransfer transfer_;
 };
 
-}  // namespace quill::ollama
+}  // namespace quill::provider
