@@ -301,7 +301,9 @@ std::unique_ptr<Responder> FakeOllama::route(const HttpRequest& request) {
   const std::string& method = request.method;
   const std::string& path = request.path;
   const bool get = method == "GET" || method == "HEAD";
-  if (path == "/api/chat" && method == "POST") return chat(request);
+  if (path == "/api/chat" && method == "POST") return chat(request, false);
+  if (path == "/v1/chat/completions" && method == "POST") return chat(request, true);
+  if (path == "/v1/models" && get) return reply(request, 200, openai_models());
   if (path == "/api/show" && method == "POST") return show(request);
   if (path == "/api/tags" && get) return reply(request, 200, tags_);
   if (path == "/api/version" && get)
@@ -362,7 +364,25 @@ std::unique_ptr<Responder> FakeOllama::show(const HttpRequest& request) {
   return reply(request, 200, out.dump());
 }
 
-std::unique_ptr<Responder> FakeOllama::chat(const HttpRequest& request) {
+std::string FakeOllama::openai_models() const {
+  ordered_json data = json::array();
+  if (tags_json_.is_object() && tags_json_.contains("models") && tags_json_["models"].is_array()) {
+    for (const json& entry : tags_json_["models"]) {
+      ordered_json model;
+      model["id"] = entry.value("name", "");
+      model["object"] = "model";
+      model["created"] = 1787235112;
+      model["owned_by"] = "library";
+      data.push_back(std::move(model));
+    }
+  }
+  ordered_json out;
+  out["object"] = "list";
+  out["data"] = std::move(data);
+  return out.dump();
+}
+
+std::unique_ptr<Responder> FakeOllama::chat(const HttpRequest& request, bool openai) {
   ++stats_.requests;
   ++stats_.active;
   const std::uint64_t serial = ++chat_serial_;
@@ -376,6 +396,7 @@ std::unique_ptr<Responder> FakeOllama::chat(const HttpRequest& request) {
 
   std::string model;
   std::string scenario = "-";
+  SseOptions sse;
   Script script;
   if (request.body.empty()) {
     script = reply_script(400, error_body("missing request body"));
@@ -394,12 +415,20 @@ std::unique_ptr<Responder> FakeOllama::chat(const HttpRequest& request) {
       std::string problem;
       if (spec) {
         scenario = spec->name;
-        script = build_script(*spec, Context{model, options_.fixtures_dir, &body}, &problem);
+        if (openai) sse = take_sse_options(*spec, &problem);
+        if (problem.empty())
+          script = build_script(*spec, Context{model, options_.fixtures_dir, &body}, &problem);
       } else {
         problem = "malformed scenario parameters in '" + model + "'";
       }
       if (!problem.empty()) script = reply_script(400, error_body("fake-ollama: " + problem));
     }
+  }
+  if (openai) {
+    const auto options = body.is_object() ? body.find("stream_options") : body.end();
+    sse.usage = body.is_object() && options != body.end() && options->is_object() &&
+                options->value("include_usage", false);
+    script = to_sse(script, model, sse);
   }
   std::string label = request.method + " " + request.target + " model=" + go_json_string(model) +
                       " scenario=" + scenario;

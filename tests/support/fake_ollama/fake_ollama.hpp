@@ -1,8 +1,9 @@
 #pragma once
 // The fake Ollama server: Ollama's routes (/, /api/version, /api/tags, /api/show, /api/chat)
-// answered from scenarios, plus /_fake/stats and /_fake/reset for tests. Single-threaded, on
-// the caller's libuv loop. See scenarios.hpp for what /api/chat sends and how a request picks
-// its scenario (`"model":"text?tokens=40&rate=20"`).
+// answered from scenarios, the OpenAI-compatible /v1/chat/completions and /v1/models as Ollama
+// itself and llama-server answer them, plus /_fake/stats and /_fake/reset for tests.
+// Single-threaded, on the caller's libuv loop. See scenarios.hpp for what /api/chat sends and how a
+// request picks its scenario (`"model":"text?tokens=40&rate=20"`).
 
 #include <uv.h>
 
@@ -14,6 +15,7 @@
 
 #include "http_server.hpp"
 #include "scenarios.hpp"
+#include "sse.hpp"
 
 namespace fake_ollama {
 
@@ -29,7 +31,7 @@ struct Options {
 };
 
 struct Stats {
-  std::uint64_t requests = 0;     // POST /api/chat received (any outcome)
+  std::uint64_t requests = 0;     // POST /api/chat or /v1/chat/completions received (any outcome)
   std::uint64_t completed = 0;    // chat responses whose last byte (chunked terminator) was written
   std::uint64_t aborted = 0;      // chat responses the client closed/reset before the end
   std::uint64_t dropped = 0;      // chat responses the server cut itself (drop, shutdown)
@@ -61,7 +63,9 @@ class FakeOllama {
   class ChatStream;
 
   std::unique_ptr<Responder> route(const HttpRequest& request);
-  std::unique_ptr<Responder> chat(const HttpRequest& request);
+  // Ollama's /api/chat, or (openai) /v1/chat/completions: the same scenarios as SSE (sse.hpp).
+  std::unique_ptr<Responder> chat(const HttpRequest& request, bool openai);
+  std::string openai_models() const;  // /v1/models from api-tags.json
   std::unique_ptr<Responder> show(const HttpRequest& request);
   std::unique_ptr<Responder> reply(const HttpRequest& request, int status, std::string body,
                                    std::string content_type = "application/json; charset=utf-8");

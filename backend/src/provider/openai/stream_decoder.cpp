@@ -86,7 +86,11 @@ std::optional<std::string> StreamDecoder::decode(std::string_view data) {
   if (auto e = parser_.iterate(input).get(doc); e)
     return std::string("not JSON (") + simdjson::error_message(e) + ")";
   object top;
-  if (doc.get_object().get(top)) return "not a JSON object";
+  if (auto e = doc.get_object().get(top); e) {
+    return e == simdjson::INCORRECT_TYPE
+               ? std::string("not a JSON object")
+               : std::string("not JSON (") + simdjson::error_message(e) + ")";
+  }
   for (auto field : top) {
     std::string_view key;
     if (auto e = field.unescaped_key().get(key); e)
