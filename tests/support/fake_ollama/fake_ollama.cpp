@@ -407,8 +407,13 @@ std::unique_ptr<Responder> FakeOllama::chat(const HttpRequest& request, bool ope
     script = reply_script(400, error_body("model is required"));
   } else {
     model = body["model"].get<std::string>();
+    const bool offers_tools =
+        body.contains("tools") && body["tools"].is_array() && !body["tools"].empty();
     if (starts_with_missing(model)) {
       script = reply_script(404, not_found(model));
+    } else if (openai && starts_with_notools(model) && offers_tools) {
+      // What servers without tool support answer (a model without a tool template).
+      script = reply_script(400, error_body(model + " does not support tools"));
     } else {
       const std::string_view name = std::string_view(model).substr(0, model.find('?'));
       std::optional<Spec> spec = is_scenario(name) ? parse_spec(model) : default_spec_;

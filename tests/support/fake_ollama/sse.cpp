@@ -59,7 +59,11 @@ class Translator {
           call.name = f.is_object() && f.contains("name") && f["name"].is_string()
                           ? f["name"].get<std::string>()
                           : "";
-          if (f.is_object() && f.contains("arguments")) call.arguments = f["arguments"].dump();
+          // An object goes out as its JSON text; a string is the text itself (hostile models
+          // send text that does not parse).
+          if (f.is_object() && f.contains("arguments"))
+            call.arguments = f["arguments"].is_string() ? f["arguments"].get<std::string>()
+                                                         : f["arguments"].dump();
           calls.push_back(std::move(call));
         }
         saw_calls_ = saw_calls_ || !calls.empty();

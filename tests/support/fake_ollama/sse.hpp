@@ -6,6 +6,8 @@
 // `data: {"error": {...}}`, an error reply -> {"error": {"message", "type", "code"}}). A line
 // that is not JSON (the garbage scenarios) goes out as an event's data verbatim.
 //
+// A model starting with "notools" answers a request offering tools with 400 (no tool support).
+//
 // Two extra selection keys, for this route only:
 //   fragment=<n>   argument text of a tool call goes out in pieces of n bytes (default 7)
 //   interleave=1   the calls of a round are sent with their fragments interleaved

@@ -1,0 +1,297 @@
+// The real backend on an OpenAI-compatible endpoint (the fake's /v1/chat/completions, SSE) over
+// loopback: text, tool calls in interleaved fragments, errors as statuses and as events, a
+// stream cut short, the API key from the environment, one retry without tools, endpoints
+// switched live with settings/update, and cancel closing the connection.
+
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "backend_process.hpp"
+#include "fake_ollama_process.hpp"
+
+namespace quill::test {
+namespace {
+
+std::string url_encode(const std::string& s) {
+  char* out = curl_easy_escape(nullptr, s.data(), static_cast<int>(s.size()));
+  std::string encoded(out);
+  curl_free(out);
+  return encoded;
+}
+
+struct Turn {
+  std::string text;
+  std::vector<json> tool_notes;
+  std::vector<json> editor_requests;
+  json response;
+};
+
+class OpenAIIntegrationTest : public ::testing::Test {
+ protected:
+  // Two endpoints on the same fake: "local" (OpenAI-compatible, the default) and "ollama".
+  json endpoints(json local_extra = json::object()) {
+    json local = {{"kind", "openai"}, {"url", fake_.url() + "/v1"}};
+    local.update(local_extra);
+    return {
+        {"endpoints", {{"local", local}, {"ollama", {{"kind", "ollama"}, {"url", fake_.url()}}}}},
+        {"endpoint", "local"}};
+  }
+
+  void initialize(json settings) {
+    json params = {{"workspaceRoot", "/tmp"}};
+    params.update(settings);
+    backend_.request(1, "initialize", params);
+    auto reply = backend_.read_response(1);
+    ASSERT_TRUE(reply.has_value());
+    ASSERT_TRUE(reply->contains("result")) << *reply;
+  }
+
+  void send(int id, const std::string& model, json extra = json::object()) {
+    json params = {{"chatId", "c"},
+                   {"model", model},
+                   {"messages", json::array({{{"role", "user"}, {"content", "hello"}}})}};
+    params.update(extra);
+    backend_.request(id, "chat/send", params);
+  }
+
+  // Reads to the answer of `id`, playing an editor whose readFile gives "<path> text".
+  Turn run(int id) {
+    Turn t;
+    for (;;) {
+      auto m = backend_.read_message(10s);
+      if (!m) {
+        ADD_FAILURE() << "no answer to " << id;
+        return t;
+      }
+      const std::string method = m->value("method", "");
+      if (method == "chat/token") {
+        t.text += (*m)["params"]["text"].get<std::string>();
+      } else if (method == "chat/toolCall") {
+        t.tool_notes.push_back((*m)["params"]);
+      } else if (method == "editor/readFile") {
+        t.editor_requests.push_back(*m);
+        backend_.send({{"jsonrpc", "2.0"},
+                       {"id", (*m)["id"]},
+                       {"result",
+                        {{"content", (*m)["params"]["path"].get<std::string>() + " text"},
+                         {"truncated", false}}}});
+      } else if (m->contains("id") && (*m)["id"] == id && !m->contains("method")) {
+        t.response = *m;
+        return t;
+      }
+    }
+  }
+
+  json last_request() { return fake_.stats()["last_request"]; }
+
+  FakeOllamaProcess fake_;
+  BackendProcess backend_{{"--log-level", "debug"}};
+};
+
+TEST_F(OpenAIIntegrationTest, TextStreamsInSplitEventsWithUsageAndSpeed) {
+  initialize(endpoints());
+  send(2, "split?tokens=30&rate=0");
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("result")) << t.response;
+  const json stats = fake_.stats();
+  EXPECT_EQ(t.text, stats["last_text"].get<std::string>());
+  EXPECT_FALSE(t.text.empty());
+  const json& sent = stats["last_request"];
+  EXPECT_EQ(sent["stream"], true);
+  EXPECT_EQ(sent["stream_options"]["include_usage"], true);
+  EXPECT_EQ(sent["messages"][0], (json{{"role", "user"}, {"content", "hello"}}));
+  const json& result = t.response["result"];
+  EXPECT_EQ(result["doneReason"], "stop");
+  EXPECT_EQ(result["messages"][0]["content"], t.text);
+  EXPECT_EQ(result["stats"]["evalCount"], 300);                      // from usage
+  EXPECT_GT(result["stats"]["tokensPerSecond"].get<double>(), 0.0);  // our own clock
+}
+
+TEST_F(OpenAIIntegrationTest, InterleavedToolCallFragmentsRunAndTheNextRoundCarriesIds) {
+  initialize(endpoints());
+  const json calls = {{{"name", "read_file"}, {"arguments", {{"path", "a.txt"}}}, {"id", "ca"}},
+                      {{"name", "read_file"}, {"arguments", {{"path", "b.txt"}}}, {"id", "cb"}}};
+  send(2,
+       "tools?calls=" + url_encode(calls.dump()) + "&then=" + url_encode("All done.") +
+           "&interleave=1&fragment=3",
+       {{"tools", true}});
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("result")) << t.response;
+  ASSERT_EQ(t.editor_requests.size(), 2u);
+  EXPECT_EQ(t.editor_requests[0]["params"]["path"], "a.txt");
+  EXPECT_EQ(t.editor_requests[1]["params"]["path"], "b.txt");
+  const json sent = last_request();
+  const json& msgs = sent["messages"];
+  ASSERT_EQ(msgs.size(), 4u);
+  EXPECT_EQ(msgs[1]["role"], "assistant");
+  EXPECT_EQ(msgs[1]["tool_calls"][0]["id"], "ca");
+  EXPECT_EQ(msgs[1]["tool_calls"][0]["type"], "function");
+  EXPECT_EQ(msgs[1]["tool_calls"][0]["function"]["arguments"], "{\"path\":\"a.txt\"}");
+  EXPECT_EQ(msgs[2], (json{{"role", "tool"}, {"tool_call_id", "ca"}, {"content", "a.txt text"}}));
+  EXPECT_EQ(msgs[3], (json{{"role", "tool"}, {"tool_call_id", "cb"}, {"content", "b.txt text"}}));
+  EXPECT_EQ(sent["tools"].size(), 4u);
+  EXPECT_EQ(t.text, "Let me check.All done.");
+  EXPECT_EQ(t.response["result"]["doneReason"], "stop");
+}
+
+TEST_F(OpenAIIntegrationTest, ArgumentsThatAreNotJsonAreAnsweredNotRun) {
+  initialize(endpoints());
+  // The fake sends a string `arguments` as the argument text itself: here, text that is not JSON.
+  const std::string raw = R"([{"function":{"name":"read_file","arguments":"{\"path\": "}}])";
+  send(2, "rawcalls?calls=" + url_encode(raw), {{"tools", true}, {"maxRounds", 1}});
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("result")) << t.response;
+  EXPECT_TRUE(t.editor_requests.empty());
+  ASSERT_EQ(t.tool_notes.size(), 2u);
+  EXPECT_EQ(t.tool_notes[1]["status"], "failed");
+  EXPECT_NE(t.tool_notes[1]["message"].get<std::string>().find("not valid JSON"), std::string::npos)
+      << t.tool_notes[1];
+}
+
+TEST_F(OpenAIIntegrationTest, ErrorsKeepThePartialAnswerAndSayWhatHappened) {
+  initialize(endpoints());
+  send(2, "fixture?name=chat-error-midstream");
+  Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_EQ(t.response["error"]["data"]["kind"], "stream_interrupted");
+  EXPECT_EQ(t.response["error"]["data"]["partial"], "Sure, here is a summary:\n\n1.");
+  EXPECT_NE(t.response["error"]["message"].get<std::string>().find("unexpected EOF"),
+            std::string::npos);
+
+  send(3, "missing-model");
+  t = run(3);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_EQ(t.response["error"]["data"]["kind"], "model_not_found");
+  EXPECT_NE(t.response["error"]["message"].get<std::string>().find("missing-model"),
+            std::string::npos);
+
+  send(4, "drop?after=5");
+  t = run(4);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_EQ(t.response["error"]["data"]["kind"], "stream_interrupted");
+  EXPECT_FALSE(t.response["error"]["data"]["partial"].get<std::string>().empty());
+
+  send(5, "garbage");
+  t = run(5);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_EQ(t.response["error"]["data"]["kind"], "bad_stream");
+  EXPECT_NE(t.response["error"]["message"].get<std::string>().find("the server"),
+            std::string::npos);
+}
+
+TEST_F(OpenAIIntegrationTest, AWrongPathSaysToCheckTheUrl) {
+  json settings = endpoints();
+  settings["endpoints"]["local"]["url"] = fake_.url();  // without /v1
+  initialize(settings);
+  send(2, "text");
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_EQ(t.response["error"]["data"]["kind"], "http");
+  EXPECT_NE(t.response["error"]["message"].get<std::string>().find("/v1"), std::string::npos)
+      << t.response;
+}
+
+TEST_F(OpenAIIntegrationTest, TheApiKeyComesFromTheEnvironmentAndIsNeverLogged) {
+  // The variable is read when a request is made, in the backend's own environment.
+  ::setenv("QUILL_TEST_KEY", "sk-secret-123", 1);
+  BackendProcess backend{{"--log-level", "debug"}};
+  ::unsetenv("QUILL_TEST_KEY");
+  json params = {{"workspaceRoot", "/tmp"}};
+  params.update(endpoints({{"apiKeyEnv", "QUILL_TEST_KEY"}}));
+  backend.request(1, "initialize", params);
+  ASSERT_TRUE(backend.read_response(1).has_value());
+  backend.request(2, "chat/send",
+                  {{"chatId", "c"},
+                   {"model", "text?tokens=3"},
+                   {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}});
+  auto reply = backend.read_response(2, 10s);
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_TRUE(reply->contains("result")) << *reply;
+  EXPECT_EQ(fake_.stats()["last_headers"]["authorization"], "Bearer sk-secret-123");
+  backend.request(3, "models/list");
+  reply = backend.read_response(3);
+  ASSERT_TRUE(reply.has_value() && reply->contains("result")) << *reply;
+  EXPECT_EQ((*reply)["result"]["models"][0]["name"], "qwen3:8b");
+  EXPECT_EQ(backend.stderr_text().find("sk-secret-123"), std::string::npos);
+
+  // Unset: a clear error naming the variable, no request.
+  initialize(endpoints({{"apiKeyEnv", "QUILL_TEST_KEY_UNSET"}}));
+  const auto before = fake_.stats()["requests"].get<int>();
+  send(2, "text");
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_EQ(t.response["error"]["data"]["kind"], "config");
+  EXPECT_NE(t.response["error"]["message"].get<std::string>().find("$QUILL_TEST_KEY_UNSET"),
+            std::string::npos);
+  EXPECT_EQ(fake_.stats()["requests"].get<int>(), before);
+}
+
+TEST_F(OpenAIIntegrationTest, AServerThatRefusesToolsIsAskedOnceMoreWithoutThem) {
+  initialize(endpoints());
+  send(2, "notools-model", {{"tools", true}});
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("result")) << t.response;
+  EXPECT_FALSE(t.text.empty());
+  EXPECT_FALSE(last_request().contains("tools"));
+  EXPECT_EQ(fake_.stats()["requests"], 2);
+  EXPECT_NE(t.response["result"]["note"].get<std::string>().find("does not support tools"),
+            std::string::npos)
+      << t.response;
+}
+
+TEST_F(OpenAIIntegrationTest, SettingsUpdateSendsTheNextTurnToTheNewDefault) {
+  initialize(endpoints());
+  send(2, "text?tokens=2");
+  ASSERT_TRUE(run(2).response.contains("result"));
+  EXPECT_TRUE(last_request().contains("stream_options"));  // OpenAI's shape
+
+  json update = endpoints();
+  update["endpoint"] = "ollama";
+  backend_.request(3, "settings/update", update);
+  auto reply = backend_.read_response(3);
+  ASSERT_TRUE(reply.has_value() && reply->contains("result")) << *reply;
+  EXPECT_EQ((*reply)["result"]["endpoint"], "ollama");
+  send(4, "text?tokens=2");
+  ASSERT_TRUE(run(4).response.contains("result"));
+  EXPECT_FALSE(last_request().contains("stream_options"));  // Ollama's /api/chat
+
+  // A chat may name its endpoint; an unknown one is a clear error; bad settings change nothing.
+  send(5, "text?tokens=2", {{"endpoint", "local"}});
+  ASSERT_TRUE(run(5).response.contains("result"));
+  EXPECT_TRUE(last_request().contains("stream_options"));
+  send(6, "text", {{"endpoint", "nope"}});
+  const Turn t = run(6);
+  ASSERT_TRUE(t.response.contains("error"));
+  EXPECT_NE(t.response["error"]["message"].get<std::string>().find("no endpoint named 'nope'"),
+            std::string::npos);
+  backend_.request(7, "settings/update",
+                   {{"endpoints", {{"x", {{"kind", "openai"}, {"url", "ftp://h"}}}}}});
+  reply = backend_.read_response(7);
+  ASSERT_TRUE(reply.has_value() && reply->contains("error")) << *reply;
+  EXPECT_NE((*reply)["error"]["message"].get<std::string>().find("endpoints.x.url"),
+            std::string::npos);
+  send(8, "text?tokens=2");
+  ASSERT_TRUE(run(8).response.contains("result"));
+  EXPECT_FALSE(last_request().contains("stream_options"));  // still the ollama default
+}
+
+TEST_F(OpenAIIntegrationTest, CancelClosesTheConnection) {
+  initialize(endpoints());
+  send(2, "text?tokens=100000&rate=200");
+  for (int tokens = 0; tokens < 3;) {
+    auto m = backend_.read_message(5s);
+    ASSERT_TRUE(m.has_value());
+    if (m->value("method", "") == "chat/token") ++tokens;
+  }
+  backend_.notify("$/cancelRequest", {{"id", 2}});
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("result")) << t.response;
+  EXPECT_EQ(t.response["result"]["doneReason"], "cancelled");
+  const json stats = fake_.wait_stats([](const json& s) { return s["aborted"] == 1; });
+  EXPECT_EQ(stats["aborted"], 1);
+}
+
+}  // namespace
+}  // namespace quill::test
