@@ -54,6 +54,15 @@ end, {
   end,
 })
 
+command('QuillEndpoint', 'quill: switch the endpoint chats use (no name: pick one)', function(a)
+  require('quill').endpoint(a.args)
+end, {
+  nargs = '?',
+  complete = function(lead)
+    return require('quill.commands').complete_endpoints(lead)
+  end,
+})
+
 vim.keymap.set({ 'n', 'i', 'x' }, '<Plug>(quill-cancel)', function()
   require('quill').cancel()
 end, { desc = 'quill: stop the answers of this buffer, or all' })

@@ -129,12 +129,11 @@ function M.workspace_root()
   return abs_path(config.get().workspace_root or uv.cwd())
 end
 
-function M._initialize_params()
-  local cfg = config.get()
-  local root = abs_path(cfg.workspace_root or uv.cwd())
+-- The settings the backend holds and `settings/update` replaces whole: timeouts, the
+-- Ollama endpoint (`provider`, from host and headers), the named endpoints and the default.
+function M._settings_params(cfg)
+  cfg = cfg or config.get()
   local params = {
-    clientInfo = { name = M.client_info.name, version = M.client_info.version },
-    workspaceRoot = root,
     timeouts = {
       connectMs = cfg.timeouts.connect_ms,
       firstByteMs = cfg.timeouts.first_byte_ms,
@@ -151,7 +150,52 @@ function M._initialize_params()
   if next(provider) then
     params.provider = provider
   end
+  if next(cfg.endpoints) then
+    params.endpoints = {}
+    for name, e in pairs(cfg.endpoints) do
+      params.endpoints[name] = {
+        kind = e.kind,
+        url = e.url,
+        headers = e.headers and next(e.headers) and e.headers or nil,
+        apiKeyEnv = e.api_key_env,
+      }
+    end
+  end
+  if cfg.endpoint then
+    params.endpoint = cfg.endpoint
+  end
   return params
+end
+
+function M._initialize_params()
+  local cfg = config.get()
+  local root = abs_path(cfg.workspace_root or uv.cwd())
+  local params = M._settings_params(cfg)
+  params.clientInfo = { name = M.client_info.name, version = M.client_info.version }
+  params.workspaceRoot = root
+  return params
+end
+
+-- After a second setup(): the running backend takes the new endpoints and timeouts for the next
+-- turn (nothing to do when it is not running: it starts with them). cb(err) when given.
+function M.apply_settings(cb)
+  local function done(err)
+    if cb then
+      cb(err)
+    elseif err then
+      notify('quill: ' .. tostring(err.message):gsub('^quill: ', '') .. '; the previous settings stay', vim.log.levels.ERROR)
+    end
+  end
+  if not proc or proc.exited then
+    return done(nil)
+  end
+  local caps = proc.ready and type(proc.init_result) == 'table' and proc.init_result.capabilities
+  if caps and type(caps.methods) == 'table' and not vim.tbl_contains(caps.methods, 'settings/update') then
+    return done({ message = 'this quill-backend cannot take settings live (rebuild it); :QuillRestart applies them' })
+  end
+  M.request('settings/update', M._settings_params(), function(err)
+    done(err)
+  end)
 end
 
 -- Default writer; tests replace M._write to capture what would be sent.

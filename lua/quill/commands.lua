@@ -97,14 +97,22 @@ local function set_model(name)
   vim.notify('quill: model ' .. name, levels.INFO)
 end
 
--- :QuillModel [name]: set the model, or pick one of those the provider has.
+-- The current endpoint's name and whether it is Ollama (which can pull models).
+local function current_endpoint()
+  local e = require('quill.config').endpoint() or { name = 'ollama', kind = 'ollama' }
+  return e.name, e.kind == 'ollama'
+end
+
+-- :QuillModel [name]: set the model, or pick one of those the current endpoint has.
 function M.model(name)
   local backend = require('quill.backend')
+  local endpoint, ollama = current_endpoint()
+  local where = endpoint == 'ollama' and 'the provider' or ('endpoint ' .. endpoint)
   if name and vim.trim(name) ~= '' then
     name = vim.trim(name)
     set_model(name)
     -- a name the provider does not have is said now, not at the first send
-    backend.request('models/list', {}, function(err, result)
+    backend.request('models/list', { endpoint = endpoint }, function(err, result)
       if err then
         return
       end
@@ -119,12 +127,13 @@ function M.model(name)
       if #model_names > #shown then
         table.insert(shown, ('and %d more'):format(#model_names - #shown))
       end
-      vim.notify(('quill: the provider has no model %s (it has: %s); `ollama pull %s` fetches it'):format(
-        name, #shown > 0 and table.concat(shown, ', ') or 'none', name), levels.WARN)
+      vim.notify(('quill: %s has no model %s (it has: %s)%s'):format(where, name,
+        #shown > 0 and table.concat(shown, ', ') or 'none',
+        ollama and ('; `ollama pull ' .. name .. '` fetches it') or ''), levels.WARN)
     end)
     return
   end
-  backend.request('models/list', {}, function(err, result)
+  backend.request('models/list', { endpoint = endpoint }, function(err, result)
     if err then
       vim.notify('quill: cannot list models: ' .. tostring(err.message):gsub('^quill: ', ''), levels.ERROR)
       return
@@ -132,7 +141,7 @@ function M.model(name)
     local names = names_of(result)
     model_names = names
     if #names == 0 then
-      vim.notify('quill: the provider has no models: run `ollama pull <model>`', levels.WARN)
+      vim.notify('quill: ' .. where .. ' has no models' .. (ollama and ': run `ollama pull <model>`' or ''), levels.WARN)
       return
     end
     local current = require('quill.config').get().model
@@ -157,7 +166,7 @@ end
 -- background, so the next completion sees the current ones).
 function M.complete_models(lead)
   local backend = require('quill.backend')
-  backend.request('models/list', {}, function(err, result)
+  backend.request('models/list', { endpoint = (current_endpoint()) }, function(err, result)
     if not err then
       model_names = names_of(result)
     end
@@ -165,6 +174,51 @@ function M.complete_models(lead)
   return vim.tbl_filter(function(n)
     return n:sub(1, #lead) == lead
   end, model_names)
+end
+
+-- :QuillEndpoint [name]: the endpoint chats use from the next turn, or pick one. An endpoint with
+-- its own `model` brings it along.
+function M.endpoint(name)
+  local config = require('quill.config')
+  local function use(n)
+    local e = config.endpoint(n)
+    if not e then
+      vim.notify(('quill: no endpoint %s (configured: %s)'):format(n, table.concat(config.endpoint_names(), ', ')),
+        levels.ERROR)
+      return
+    end
+    local cfg = config.get()
+    cfg.endpoint = e.name
+    if e.model then
+      cfg.model = e.model
+    end
+    vim.notify(('quill: endpoint %s (%s%s), model %s'):format(e.name, e.kind,
+      e.url and (' ' .. require('quill.health').redact_host(e.url)) or '', cfg.model), levels.INFO)
+  end
+  if name and vim.trim(name) ~= '' then
+    return use(vim.trim(name))
+  end
+  local current = current_endpoint()
+  vim.ui.select(config.endpoint_names(), {
+    prompt = 'quill endpoint',
+    format_item = function(n)
+      local e = config.endpoint(n)
+      return n .. ' (' .. e.kind .. ')' .. (n == current and ' (current)' or '')
+    end,
+  }, function(choice)
+    if choice then
+      vim.schedule(function()
+        vim.cmd('redraw')
+        use(choice)
+      end)
+    end
+  end)
+end
+
+function M.complete_endpoints(lead)
+  return vim.tbl_filter(function(n)
+    return n:sub(1, #lead) == lead
+  end, require('quill.config').endpoint_names())
 end
 
 return M

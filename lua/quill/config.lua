@@ -10,6 +10,12 @@ local defaults = {
   host = nil,
   -- Extra HTTP headers sent to the provider, e.g. { Authorization = 'Bearer ...' }.
   headers = {},
+  -- More servers, by name: { NAME = { kind = 'ollama'|'openai', url = '...', headers = {...},
+  -- api_key_env = 'VAR', tools = 'auto'|true|false, model = '...' } }. `host` and `headers`
+  -- above are the Ollama endpoint named 'ollama'. See :help quill-endpoints.
+  endpoints = {},
+  -- The endpoint chats use (nil: 'ollama'); :QuillEndpoint switches it.
+  endpoint = nil,
   -- Model used for new chats.
   model = 'llama3.2',
   -- System prompt sent with every chat (nil: none).
@@ -146,6 +152,59 @@ local function string_map(v)
   end
 end
 
+local ENDPOINT_KEYS = { 'kind', 'url', 'headers', 'api_key_env', 'tools', 'model' }
+
+local function endpoint_problem(name, e)
+  if type(name) ~= 'string' or not name:match('^[%w_.-]+$') or #name > 64 then
+    return 'names must be 1-64 letters, digits, _ - . (got ' .. show(name) .. ')'
+  end
+  local at = "'" .. name .. "'"
+  if type(e) ~= 'table' then
+    return 'entry ' .. at .. ' must be a table (got ' .. show(e) .. ')'
+  end
+  for key in pairs(e) do
+    if not vim.tbl_contains(ENDPOINT_KEYS, key) then
+      return 'entry ' .. at .. ' has an unknown key ' .. show(key) .. ' (known: ' .. table.concat(ENDPOINT_KEYS, ', ') .. ')'
+    end
+  end
+  if e.kind ~= 'ollama' and e.kind ~= 'openai' then
+    return 'entry ' .. at .. ": kind must be 'ollama' or 'openai' (got " .. show(e.kind) .. ')'
+  end
+  if e.kind == 'openai' and (type(e.url) ~= 'string' or not e.url:match('^https?://')) then
+    return 'entry ' .. at .. ': url must start with http:// or https:// (got ' .. show(e.url) .. ')'
+  end
+  if e.url ~= nil and (type(e.url) ~= 'string' or e.url == '') then
+    return 'entry ' .. at .. ': url must be a non-empty string (got ' .. show(e.url) .. ')'
+  end
+  if e.headers ~= nil then
+    local problem = string_map(e.headers)
+    if problem then
+      return 'entry ' .. at .. ': headers ' .. problem
+    end
+  end
+  if e.api_key_env ~= nil and (type(e.api_key_env) ~= 'string' or not e.api_key_env:match('^[%a_][%w_]*$')) then
+    return 'entry ' .. at .. ': api_key_env must be an environment variable name (got ' .. show(e.api_key_env) .. ')'
+  end
+  if e.tools ~= nil and e.tools ~= 'auto' and type(e.tools) ~= 'boolean' then
+    return 'entry ' .. at .. ": tools must be 'auto', true or false (got " .. show(e.tools) .. ')'
+  end
+  if e.model ~= nil and (type(e.model) ~= 'string' or e.model == '') then
+    return 'entry ' .. at .. ': model must be a non-empty string (got ' .. show(e.model) .. ')'
+  end
+end
+
+local function endpoint_map(v)
+  if type(v) ~= 'table' then
+    return 'must be a table of endpoints by name (got ' .. show(v) .. ')'
+  end
+  for _, name in ipairs(vim.tbl_keys(v)) do
+    local problem = endpoint_problem(name, v[name])
+    if problem then
+      return problem
+    end
+  end
+end
+
 -- A list of globs for one path component: non-empty strings without '/' or control bytes.
 local function glob_list(v)
   if type(v) ~= 'table' or (next(v) ~= nil and not vim.tbl_islist(v)) then
@@ -169,6 +228,8 @@ local schema = {
   backend_cmd = optional(is_string),
   host = optional(is_string),
   headers = string_map,
+  endpoints = endpoint_map,
+  endpoint = optional(is_string),
   model = is_string,
   system_prompt = optional(is_string),
   options = is_table,
@@ -257,9 +318,46 @@ function M.setup(opts)
   if type(opts.tools) == 'table' and type(opts.tools.deny) == 'table' then
     cfg.tools.deny = vim.deepcopy(opts.tools.deny)
   end
+  -- an endpoints table replaces the default one whole (names are the user's)
+  if type(opts.endpoints) == 'table' then
+    cfg.endpoints = vim.deepcopy(opts.endpoints)
+  end
   check_values(cfg, schema, '')
+  if cfg.endpoint and cfg.endpoint ~= 'ollama' and not cfg.endpoints[cfg.endpoint] then
+    fail("option 'endpoint' names no endpoint: " .. show(cfg.endpoint) .. ' (configured: '
+      .. table.concat(M.endpoint_names(cfg), ', ') .. ')')
+  end
+  if cfg.endpoint and cfg.endpoints[cfg.endpoint] and cfg.endpoints[cfg.endpoint].model
+      and not (opts.model) then
+    cfg.model = cfg.endpoints[cfg.endpoint].model
+  end
   current = cfg
   return cfg
+end
+
+-- Every endpoint's name, sorted: 'ollama' (from host and headers) is always one.
+function M.endpoint_names(cfg)
+  cfg = cfg or M.get()
+  local names = vim.tbl_keys(cfg.endpoints)
+  if not cfg.endpoints.ollama then
+    table.insert(names, 'ollama')
+  end
+  table.sort(names)
+  return names
+end
+
+-- The endpoint `name` (nil: the current one) as { name, kind, url?, tools, model? }, or nil.
+function M.endpoint(name, cfg)
+  cfg = cfg or M.get()
+  name = name or cfg.endpoint or 'ollama'
+  local e = cfg.endpoints[name]
+  if e then
+    return { name = name, kind = e.kind, url = e.url, tools = e.tools == nil and 'auto' or e.tools, model = e.model }
+  end
+  if name == 'ollama' then
+    return { name = 'ollama', kind = 'ollama', url = cfg.host, tools = 'auto' }
+  end
+  return nil
 end
 
 -- Current configuration (the defaults if setup() was never called).

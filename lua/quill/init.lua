@@ -3,9 +3,13 @@ local M = {}
 
 M.version = require('quill.version')
 
--- Only merges and validates options; the backend starts lazily on first use.
+-- Only merges and validates options; the backend starts lazily on first use. A running backend
+-- takes the new endpoints and timeouts from the next turn.
 function M.setup(opts)
   require('quill.config').setup(opts)
+  if package.loaded['quill.backend'] then
+    require('quill.backend').apply_settings()
+  end
 end
 
 -- Snapshot for statuslines and tests. Does not start the backend (nor load
@@ -68,6 +72,11 @@ end
 -- :QuillModel [name]
 function M.model(name)
   return require('quill.commands').model(name)
+end
+
+-- :QuillEndpoint [name]
+function M.endpoint(name)
+  return require('quill.commands').endpoint(name)
 end
 
 return M

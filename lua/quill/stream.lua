@@ -238,8 +238,16 @@ end
 -- "llama3.2 · first token 0.40 s · 123 tokens · 43.8 tok/s · 3.90 s"; uses
 -- the backend's stats when it sent them, local measurements otherwise.
 -- `room`: the display cells it may take (nil: all of it).
+-- The model as the stats name it: with its endpoint once there is more than one.
+function M.model_label(s)
+  if s.endpoint and #config.endpoint_names() > 1 then
+    return s.endpoint .. ': ' .. tostring(s.model)
+  end
+  return s.model
+end
+
 function M.stats_text(s, stats, room)
-  local parts = { s.model, kinds = { 'model' } }
+  local parts = { M.model_label(s), kinds = { 'model' } }
   local function add(kind, text)
     table.insert(parts, text)
     table.insert(parts.kinds, kind)
@@ -307,6 +315,7 @@ end
 function M.params(chat_id, messages, tools)
   local cfg = config.get()
   local params = { chatId = chat_id, model = cfg.model, messages = messages }
+  params.endpoint = (config.endpoint() or {}).name
   params.maxAnswerBytes = cfg.chat.max_answer_bytes
   if tools then
     params.tools = true
@@ -475,16 +484,24 @@ local function tools_gate(s, cb)
       return cb(false)
     end
     local model = s.model
+    local endpoint = config.endpoint() or { name = 'ollama', kind = 'ollama', tools = 'auto' }
+    -- An endpoint's own setting decides; 'auto' asks Ollama what the model can do, and offers
+    -- them to an OpenAI-compatible server (which has no such question; a refusal is retried
+    -- without them by the backend).
+    if endpoint.tools ~= 'auto' or endpoint.kind ~= 'ollama' then
+      return cb(endpoint.tools ~= false)
+    end
     local function decide(list)
       if vim.tbl_contains(list, 'tools') then
         return cb(true)
       end
       cb(false, ('tools are off: %s does not support them'):format(model))
     end
-    if model_caps[model] then
-      return decide(model_caps[model])
+    local key = endpoint.name .. '\0' .. model
+    if model_caps[key] then
+      return decide(model_caps[key])
     end
-    s.show_id = backend.request('models/show', { model = model }, function(e, r)
+    s.show_id = backend.request('models/show', { model = model, endpoint = endpoint.name }, function(e, r)
       s.show_id = nil
       if sessions[s.id] ~= s then
         return
@@ -492,7 +509,7 @@ local function tools_gate(s, cb)
       if e or type(r) ~= 'table' or type(r.capabilities) ~= 'table' then
         return cb(false)
       end
-      model_caps[model] = r.capabilities
+      model_caps[key] = r.capabilities
       decide(r.capabilities)
     end)
   end)
@@ -506,6 +523,7 @@ function M.start(s, messages)
   M.ensure_handler()
   s.id = s.id or M.next_id(s.kind)
   s.model = config.get().model
+  s.endpoint = (config.endpoint() or {}).name
   s.deltas, s.chars, s.counted, s.parts, s.unrendered = 0, 0, 0, {}, 0
   s.start_ns = uv.hrtime()
   sessions[s.id] = s

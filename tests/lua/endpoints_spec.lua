@@ -1,0 +1,123 @@
+-- Endpoints end to end: the real plugin and backend, the fake serving both Ollama's /api/chat and
+-- the OpenAI-compatible /v1/chat/completions. Configuration checks, :QuillEndpoint, live
+-- settings from a second setup(), and tools offered to an OpenAI-compatible server.
+local h = require('harness')
+local e2e = require('e2e')
+local eq, ok = h.eq, h.ok
+
+local function wait_idle(child, ms)
+  child.wait('idle() and require("quill.chat").state().turn == nil', ms or 10000)
+end
+
+local function last_request(url)
+  return e2e.fake_stats(url).last_request
+end
+
+describe('endpoints', function()
+  it('refuses endpoint settings that cannot work, naming the entry', function()
+    local config = require('quill.config')
+    local function refused(opts, pattern)
+      local okay, err = pcall(config.setup, opts)
+      ok(not okay, 'accepted: ' .. vim.inspect(opts))
+      h.matches(pattern, err)
+    end
+    refused({ endpoints = { x = { url = 'http://h/v1' } } }, "entry 'x': kind must be 'ollama' or 'openai'")
+    refused({ endpoints = { x = { kind = 'openai' } } }, "entry 'x': url must start with http")
+    refused({ endpoints = { x = { kind = 'openai', url = 'ftp://h' } } }, 'url must start with http')
+    refused({ endpoints = { x = { kind = 'openai', url = 'http://h', api_key_env = '$KEY' } } },
+      'api_key_env must be an environment variable name')
+    refused({ endpoints = { x = { kind = 'openai', url = 'http://h', tools = 'yes' } } }, "tools must be 'auto'")
+    refused({ endpoints = { x = { kind = 'openai', url = 'http://h', token = 'x' } } }, "unknown key 'token'")
+    refused({ endpoints = { ['a b'] = { kind = 'ollama' } } }, 'names must be')
+    refused({ endpoint = 'nope' }, "option 'endpoint' names no endpoint: 'nope' %(configured: ollama%)")
+    local cfg = config.setup({ endpoints = { x = { kind = 'openai', url = 'http://h/v1', model = 'm' } }, endpoint = 'x' })
+    eq('m', cfg.model, "the endpoint's own model")
+    eq({ 'ollama', 'x' }, config.endpoint_names())
+    eq({ name = 'x', kind = 'openai', url = 'http://h/v1', tools = 'auto', model = 'm' }, config.endpoint())
+    config.setup({})
+  end)
+
+  it('chats with an OpenAI-compatible endpoint, offering tools without asking models/show', function()
+    local url = e2e.start_fake()
+    local child = e2e.child(url, {
+      endpoints = { local_ = { kind = 'openai', url = url .. '/v1' } },
+      endpoint = 'local_',
+      model = 'text?tokens=5',
+    })
+    child.lua('vim.o.columns = 200') -- room for the whole stats line beside the header
+    child.cmd('QuillChat hi')
+    wait_idle(child)
+    local sent = last_request(url)
+    eq(true, sent.stream_options.include_usage, 'the request went to /v1/chat/completions')
+    eq(4, #sent.tools, 'tools offered: there is no models/show to ask')
+    local stats = e2e.fake_stats(url)
+    eq(stats.last_text, (e2e.answer_text(child.lua('return chat_lines()'), 7)))
+    -- the stats beside the header name the endpoint: there are two
+    local virt = child.lua([[
+      local ns = require('quill.stream').ns
+      for _, m in ipairs(vim.api.nvim_buf_get_extmarks(require('quill.chat').state().buf, ns, { 4, 0 }, { 4, -1 }, { details = true })) do
+        if m[4].virt_text then return m[4].virt_text[1][1] end
+      end
+    ]])
+    h.matches('^local_: text%?tokens=5', virt)
+  end)
+
+  it('switches endpoints with :QuillEndpoint and applies a second setup() without a restart', function()
+    local url = e2e.start_fake()
+    local child = e2e.child(url, {
+      endpoints = { v1 = { kind = 'openai', url = url .. '/v1', model = 'text?tokens=3' } },
+      model = 'text?tokens=4',
+    })
+    child.cmd('QuillChat one')
+    wait_idle(child)
+    eq(nil, last_request(url).stream_options, 'the default is ollama')
+    child.cmd('QuillEndpoint v1')
+    h.matches('endpoint v1 %(openai ', child.lua('return notes[#notes].msg'))
+    eq('text?tokens=3', child.lua([[return require('quill.config').get().model]]), "the endpoint's model")
+    child.cmd('QuillChat two')
+    wait_idle(child)
+    eq(true, last_request(url).stream_options.include_usage)
+    child.cmd('QuillEndpoint nope')
+    h.matches('no endpoint nope %(configured: ollama, v1%)', child.lua('return notes[#notes].msg'))
+
+    -- a second setup() while the backend runs: the next turn goes where it says
+    local pid = child.lua([[return require('quill').status().backend.pid]])
+    child.lua('_G.notes = {}')
+    child.lua([[require('quill').setup(...)]], { {
+      host = url,
+      log_file = vim.fn.tempname(),
+      endpoints = { other = { kind = 'openai', url = url .. '/v1', headers = { ['X-Quill'] = 'live' } } },
+      endpoint = 'other',
+      model = 'text?tokens=2',
+    } })
+    eq({}, child.lua([[return vim.tbl_filter(function(n) return n.level == vim.log.levels.ERROR end, notes)]]))
+    child.cmd('QuillChat three')
+    wait_idle(child)
+    local stats = e2e.fake_stats(url)
+    eq('live', stats.last_headers['x-quill'], 'the new endpoint, with its headers')
+    eq(pid, child.lua([[return require('quill').status().backend.pid]]), 'no restart')
+
+    -- settings the backend refuses are said at once; the previous ones stay
+    child.lua([[require('quill').setup(...)]], { { host = 'http://bad host', log_file = vim.fn.tempname() } })
+    child.wait([[#vim.tbl_filter(function(n) return n.level == vim.log.levels.ERROR end, notes) > 0]], 5000)
+    h.matches('provider.host .*previous settings stay', child.lua([[
+      for i = #notes, 1, -1 do if notes[i].level == vim.log.levels.ERROR then return notes[i].msg end end ]]))
+  end)
+
+  it(':QuillModel lists the models of the current endpoint', function()
+    local url = e2e.start_fake()
+    local child = e2e.child(url, { endpoints = { v1 = { kind = 'openai', url = url .. '/v1' } }, endpoint = 'v1' })
+    child.lua([[
+      _G.items = nil
+      vim.ui.select = function(items, opts, cb) _G.items = items end
+    ]])
+    child.cmd('QuillModel')
+    child.wait('items ~= nil', 5000)
+    eq({ 'qwen3:8b', 'llama3.2:latest', 'nomic-embed-text:latest' }, child.lua('return items'))
+    child.cmd('QuillModel llama9')
+    child.wait('#notes > 0 and notes[#notes].msg:find("has no model") ~= nil', 5000)
+    local msg = child.lua('return notes[#notes].msg')
+    h.matches('endpoint v1 has no model llama9', msg)
+    ok(not msg:find('ollama pull', 1, true), 'no Ollama advice for an OpenAI-compatible server')
+  end)
+end)
