@@ -251,3 +251,39 @@ TEST_F(ToolRoundsTest, CallsOnTheDoneLineAndWithoutIdsWork) {
 
 }  // namespace
 }  // namespace quill::test
+
+namespace quill::test {
+namespace {
+
+TEST_F(ToolRoundsTest, OnlyTheToolsNamedAreOfferedAndACallOfAnotherIsRefused) {
+  send(2,
+       tools_model({{{"name", "edit_file"},
+                     {"arguments", {{"path", "a.txt"}, {"old_text", "a"}, {"new_text", "b"}}}}}),
+       {{"tools", json::array({"read_file", "list_files"})}});
+  const Turn t = run(2, [](const json& request) {
+    ADD_FAILURE() << "the editor was asked: " << request;
+    return json{{"error", {{"code", -32000}, {"message", "no"}}}};
+  });
+  ASSERT_TRUE(t.response.contains("result")) << t.response;
+  EXPECT_TRUE(t.editor_requests.empty());
+  const json sent = last_request();
+  ASSERT_EQ(sent["tools"].size(), 2u);
+  EXPECT_EQ(sent["tools"][0]["function"]["name"], "read_file");
+  EXPECT_EQ(sent["tools"][1]["function"]["name"], "list_files");
+  ASSERT_EQ(t.tool_notes.size(), 2u);
+  EXPECT_EQ(t.tool_notes[1]["status"], "failed");
+  EXPECT_EQ(t.tool_notes[1]["message"], "the tool 'edit_file' is not offered in this chat");
+
+  backend_.request(3, "chat/send",
+                   {{"chatId", "d"},
+                    {"model", "text"},
+                    {"tools", json::array({"read_file", "rm_rf"})},
+                    {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}});
+  const auto reply = backend_.read_response(3);
+  ASSERT_TRUE(reply.has_value() && reply->contains("error")) << *reply;
+  EXPECT_NE((*reply)["error"]["message"].get<std::string>().find("list of tool names"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace quill::test

@@ -1,5 +1,7 @@
 #include "chat/chat_turn.hpp"
 
+#include <algorithm>
+
 #include "provider/host.hpp"
 #include "tools/catalogue.hpp"
 #include "util/log.hpp"
@@ -103,8 +105,18 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
                      [](const json& j) { return j.is_object(); }) &&
       optional_field(params, "think", &think, error, "a boolean",
                      [](const json& j) { return j.is_boolean(); }) &&
-      optional_field(params, "tools", &tools, error, "a boolean",
-                     [](const json& j) { return j.is_boolean(); }) &&
+      optional_field(params, "tools", &tools, error,
+                     "a boolean or a non-empty list of tool names (read_file, list_files, "
+                     "edit_file, create_file)",
+                     [](const json& j) {
+                       if (j.is_boolean()) return true;
+                       if (!j.is_array() || j.empty() || j.size() > 16) return false;
+                       const auto known = tools::name_list();
+                       return std::all_of(j.begin(), j.end(), [&](const json& n) {
+                         return n.is_string() && std::find(known.begin(), known.end(),
+                                                           n.get<std::string>()) != known.end();
+                       });
+                     }) &&
       optional_field(params, "maxRounds", &rounds, error, "an integer from 1 to 64",
                      [](const json& j) {
                        return j.is_number_integer() && j.get<int>() >= 1 &&
@@ -120,10 +132,16 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
   if (system) out.request.system = system->get<std::string>();
   if (options) out.request.options = *options;
   if (think) out.request.think = think->get<bool>();
-  if (tools) out.tools = tools->get<bool>();
+  if (tools && tools->is_boolean()) out.tools = tools->get<bool>();
+  if (tools && tools->is_array()) {
+    out.tools = true;
+    for (const json& name : *tools)
+      out.offered.push_back(name.get<std::string>());
+  }
   if (rounds) out.max_rounds = rounds->get<int>();
   if (max_answer) out.max_answer_bytes = static_cast<std::size_t>(max_answer->get<std::int64_t>());
-  if (out.tools) out.request.tools = tools::schemas();
+  if (out.tools)
+    out.request.tools = out.offered.empty() ? tools::schemas() : tools::schemas_of(out.offered);
   return out;
 }
 
@@ -340,6 +358,11 @@ void ChatTurn::run_next_tool() {
     }
     if (call.problem) {  // arguments that are not JSON: the model is told, nothing runs
       finish_tool("failed", *call.problem);
+      continue;
+    }
+    if (!params_.offered.empty() && std::find(params_.offered.begin(), params_.offered.end(),
+                                              call.name) == params_.offered.end()) {
+      finish_tool("failed", "the tool '" + call.name + "' is not offered in this chat");
       continue;
     }
     tools::Mapped mapped = tools::map_call(params_.chat_id, call.name, call.arguments);

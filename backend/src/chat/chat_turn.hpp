@@ -40,6 +40,9 @@ struct TurnParams {
   std::string endpoint;  // "" for the default
   provider::ChatRequest request;
   bool tools = false;  // offer the tool catalogue
+  // The tools offered when `tools` came as a list of names (empty: every tool); a call of
+  // another is answered, never run.
+  std::vector<std::string> offered;
   int max_rounds = 8;  // rounds that may end in tool calls
   // Caps the content, and separately the thinking.
   std::size_t max_answer_bytes = kDefaultMaxAnswerBytes;

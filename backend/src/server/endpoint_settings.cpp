@@ -209,8 +209,9 @@ std::optional<provider::Endpoints> parse_endpoints(const json& params, std::stri
       out.by_name[name] = std::move(settings);
     }
   }
-  // The Ollama endpoint of older editors: `provider`, or the defaults when nothing is named.
-  if ((provider != params.end() || !has_endpoints) && !out.by_name.contains("ollama")) {
+  // The Ollama endpoint named "ollama" always exists (from `provider`, else the defaults), unless
+  // `endpoints` defines one by that name: older editors know only it.
+  if (!out.by_name.contains("ollama")) {
     ProviderSettings settings;
     if (provider != params.end()) {
       if (!provider->is_object()) {
@@ -227,13 +228,9 @@ std::optional<provider::Endpoints> parse_endpoints(const json& params, std::stri
     if (!settle_host(settings, error, "provider.")) return std::nullopt;
     out.by_name["ollama"] = std::move(settings);
   }
-  if (out.by_name.empty()) {
-    *error = "endpoints must name at least one endpoint";
-    return std::nullopt;
-  }
   for (auto& [name, settings] : out.by_name)
     settings.timeouts = timeouts;
-  out.default_name = out.by_name.contains("ollama") ? "ollama" : out.by_name.begin()->first;
+  out.default_name = "ollama";
   if (!read_string(params, "endpoint", &out.default_name, error, "")) return std::nullopt;
   if (!out.by_name.contains(out.default_name)) {
     *error = "endpoint: no endpoint named '" + out.default_name.substr(0, kMaxNameBytes) + "'";

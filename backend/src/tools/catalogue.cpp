@@ -1,5 +1,6 @@
 #include "tools/catalogue.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -128,6 +129,15 @@ Outcome malformed(const std::string& problem) {
 const json& schemas() {
   static const json all = build_schemas();
   return all;
+}
+
+json schemas_of(const std::vector<std::string>& names) {
+  json out = json::array();
+  for (const json& tool : schemas()) {
+    const std::string name = tool["function"]["name"];
+    if (std::find(names.begin(), names.end(), name) != names.end()) out.push_back(tool);
+  }
+  return out;
 }
 
 std::vector<std::string> name_list() {

@@ -15,8 +15,10 @@ namespace quill::tools {
 
 using nlohmann::json;
 
-// The `tools` array for /api/chat.
+// The `tools` array of a chat request (both providers take this shape).
 const json& schemas();
+// Only the tools named in `names` (each one of name_list()), in the catalogue's order.
+json schemas_of(const std::vector<std::string>& names);
 // "read_file, list_files, edit_file, create_file".
 std::string names();
 std::vector<std::string> name_list();
