@@ -133,19 +133,23 @@ end
 local function report_failure(r, err, host, what)
   local msg = strip(err.message)
   local kind = type(err.data) == 'table' and err.data.kind or nil
-  if kind == 'unreachable' or kind == 'timeout' then
+  if (kind == 'unreachable' or kind == 'timeout') and msg:find('Ollama', 1, true) then
     r.error(msg, { 'start Ollama: `ollama serve`', 'or point quill at it: setup({ host = ... }) or $OLLAMA_HOST' })
+  elseif kind == 'unreachable' or kind == 'timeout' or kind == 'tls' or kind == 'config' then
+    r.error(msg, { 'check the endpoint in setup({ endpoints = ... }) (:help quill-endpoints)' })
   else
     r.error(what .. ' at ' .. host .. ' failed: ' .. msg)
   end
 end
 
--- Ollama through the backend: provider/version (reachability, version),
--- models/list (installed models), models/show for the configured model.
-local function check_ollama(r, backend, init)
-  r.start('Ollama')
+-- One endpoint through the backend: provider/version (reachability; Ollama's version),
+-- models/list, and the endpoint's model (models/show on Ollama; listed, on the others).
+local function check_endpoint(r, backend, init, e)
   local cfg = require('quill.config').get()
-  local host = host_of(cfg)
+  local ollama = e.kind == 'ollama'
+  local who = ollama and 'Ollama' or 'the server'
+  r.start(e.name == 'ollama' and ollama and 'Ollama' or ('endpoint ' .. e.name .. ' (' .. e.kind .. ')'))
+  local host = e.name == 'ollama' and host_of(cfg) or M.redact_host(e.url or host_of(cfg))
   local methods = {}
   for _, m in ipairs(type(init.capabilities) == 'table' and init.capabilities.methods or {}) do
     methods[m] = true
@@ -155,20 +159,22 @@ local function check_ollama(r, backend, init)
       .. "'make build' in " .. backend.root)
     return
   end
+  local current = (require('quill.config').endpoint() or {}).name == e.name
+  local model = e.model or (current and cfg.model) or nil
   local ms = cfg.timeouts.connect_ms + 3000
   local version = nil
   if methods['provider/version'] then
-    local err, result = call(backend, 'provider/version', {}, ms)
+    local err, result = call(backend, 'provider/version', { endpoint = e.name }, ms)
     if err then
-      report_failure(r, err, host, 'asking Ollama for its version')
+      report_failure(r, err, host, ollama and 'asking Ollama for its version' or 'asking the server for its models')
       return
     end
     if type(result) == 'table' then
-      version = result.version
+      version = result.version ~= '' and result.version or nil
       host = type(result.host) == 'string' and result.host or host
     end
   end
-  local err, result = call(backend, 'models/list', {}, ms)
+  local err, result = call(backend, 'models/list', { endpoint = e.name }, ms)
   if err then
     report_failure(r, err, host, 'listing models')
     return
@@ -177,28 +183,40 @@ local function check_ollama(r, backend, init)
   for _, m in ipairs(type(result) == 'table' and result.models or {}) do
     table.insert(names, m.name)
   end
-  r.ok(string.format('Ollama%s reachable at %s', version and (' ' .. tostring(version)) or '', host))
+  r.ok(string.format('%s%s reachable at %s%s', ollama and 'Ollama' or 'OpenAI-compatible server',
+    version and (' ' .. tostring(version)) or '', host, current and ' (the current endpoint)' or ''))
   if #names == 0 then
-    r.warn('Ollama has no models', { 'run `ollama pull ' .. cfg.model .. '`' })
+    r.warn(who .. ' has no models', ollama and { 'run `ollama pull ' .. (model or cfg.model) .. '`' } or nil)
   else
-    r.info(string.format('%d model%s: %s', #names, #names == 1 and '' or 's', table.concat(names, ', ')))
+    local shown = { unpack(names, 1, 20) }
+    r.info(string.format('%d model%s: %s%s', #names, #names == 1 and '' or 's', table.concat(shown, ', '),
+      #names > #shown and (' and ' .. (#names - #shown) .. ' more') or ''))
   end
-  if not methods['models/show'] then
+  if not ollama then
+    r.info('tools: ' .. (e.tools == 'auto' and 'offered (a server that refuses them is asked again without)'
+      or (e.tools and 'on' or 'off')))
+    if model and #names > 0 and not vim.tbl_contains(names, model) then
+      r.warn(string.format("the server does not list model '%s' (some, like llama-server, answer with their one "
+        .. 'model whatever the name)', model), { 'choose one it lists with :QuillModel' })
+    end
     return
   end
-  local serr, show = call(backend, 'models/show', { model = cfg.model }, ms)
+  if not methods['models/show'] or not model then
+    return
+  end
+  local serr, show = call(backend, 'models/show', { model = model, endpoint = e.name }, ms)
   if serr then
     local kind = type(serr.data) == 'table' and serr.data.kind or nil
     if kind == 'model_not_found' then
-      r.error(string.format("configured model '%s' is not installed", cfg.model),
-        { 'run `ollama pull ' .. cfg.model .. '`', 'or choose another with :QuillModel' })
+      r.error(string.format("configured model '%s' is not installed", model),
+        { 'run `ollama pull ' .. model .. '`', 'or choose another with :QuillModel' })
     else
-      r.error(string.format("model '%s': %s", cfg.model, strip(serr.message)))
+      r.error(string.format("model '%s': %s", model, strip(serr.message)))
     end
     return
   end
   local caps = type(show) == 'table' and type(show.capabilities) == 'table' and show.capabilities or {}
-  local line = string.format("model '%s' is installed; capabilities: %s", cfg.model,
+  local line = string.format("model '%s' is installed; capabilities: %s", model,
     #caps > 0 and table.concat(caps, ', ') or 'not reported')
   if type(show.contextLength) == 'number' then
     line = line .. string.format('; context %d tokens', show.contextLength)
@@ -219,7 +237,10 @@ function M.check()
     local was_running = backend.is_running()
     local init = check_handshake(r, backend, version)
     if init then
-      check_ollama(r, backend, init)
+      local config = require('quill.config')
+      for _, name in ipairs(config.endpoint_names()) do
+        check_endpoint(r, backend, init, config.endpoint(name))
+      end
     end
     -- Leave the editor as we found it.
     if not was_running then

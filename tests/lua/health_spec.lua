@@ -43,6 +43,34 @@ describe(':checkhealth quill', function()
     ok(find(lines, "OK.*model 'llama3%.2' is installed; capabilities: completion"), 'model line:\n' .. report)
   end)
 
+  it('probes every endpoint: an OpenAI-compatible one that answers and one that does not', function()
+    local url = e2e.start_fake()
+    local tcp = uv.new_tcp()
+    tcp:bind('127.0.0.1', 0)
+    local port = tcp:getsockname().port
+    tcp:close()
+    vim.env.QUILL_HEALTH_KEY = 'sk-health-secret' -- the children inherit it
+    local lines = checkhealth(h.backend_path(), {
+      host = url,
+      endpoints = {
+        v1 = { kind = 'openai', url = url .. '/v1', model = 'qwen3:8b' },
+        gone = { kind = 'openai', url = 'http://127.0.0.1:' .. port .. '/v1', api_key_env = 'QUILL_HEALTH_KEY' },
+      },
+      endpoint = 'v1',
+    })
+    local report = table.concat(lines, '\n')
+    ok(find(lines, '^.*endpoint v1 %(openai%)'), 'a section per endpoint:\n' .. report)
+    ok(find(lines, 'OK.*OpenAI%-compatible server reachable at ' .. vim.pesc(url) .. '/v1 %(the current endpoint%)'),
+      'v1 line:\n' .. report)
+    ok(find(lines, 'tools: offered'), 'tools line:\n' .. report)
+    local err = find(lines, 'ERROR')
+    ok(err and err:find('not reachable at http://127.0.0.1:' .. port .. '/v1', 1, true), 'gone line:\n' .. report)
+    ok(not report:find('ollama serve', 1, true) or report:find('Ollama'), report)
+    ok(find(lines, 'OK.*Ollama %S+ reachable at ' .. vim.pesc(url)), 'the ollama endpoint too:\n' .. report)
+    eq(nil, report:find('sk-health-secret', 1, true), 'no key in the report')
+    vim.env.QUILL_HEALTH_KEY = nil
+  end)
+
   it('says to run ollama serve when Ollama is not reachable', function()
     local tcp = uv.new_tcp()
     tcp:bind('127.0.0.1', 0)
