@@ -48,6 +48,8 @@ local defaults = {
   -- Tools the model may call in the chat (never in :QuillInsert). See :help quill-tools.
   tools = {
     enabled = true, -- offer the tools when the model supports them
+    -- nil: every tool; else the only ones offered, e.g. { 'read_file', 'list_files' } (read-only)
+    offer = nil,
     auto_approve = false, -- apply edits and create files without asking
     write = false, -- write accepted edits and new files to disk (else they stay unsaved in buffers)
     max_read_bytes = 204800, -- read_file cuts its content here (truncated)
@@ -217,6 +219,19 @@ local function glob_list(v)
   end
 end
 
+local TOOL_NAMES = { 'read_file', 'list_files', 'edit_file', 'create_file' }
+
+local function tool_list(v)
+  if type(v) ~= 'table' or next(v) == nil or not vim.tbl_islist(v) then
+    return 'must be a non-empty list of tool names (' .. table.concat(TOOL_NAMES, ', ') .. '; got ' .. show(v) .. ')'
+  end
+  for _, name in ipairs(v) do
+    if not vim.tbl_contains(TOOL_NAMES, name) then
+      return 'must list only ' .. table.concat(TOOL_NAMES, ', ') .. ' (got ' .. show(name) .. ')'
+    end
+  end
+end
+
 local function key_or_false(v)
   if v ~= false and (type(v) ~= 'string' or v == '') then
     return 'must be a key sequence string or false (got ' .. show(v) .. ')'
@@ -246,6 +261,7 @@ local schema = {
   },
   tools = {
     enabled = is_bool,
+    offer = optional(tool_list),
     auto_approve = is_bool,
     write = is_bool,
     max_read_bytes = is_pos_int,
@@ -317,6 +333,9 @@ function M.setup(opts)
   -- a list replaces the default list (deep_extend would merge an empty one into it)
   if type(opts.tools) == 'table' and type(opts.tools.deny) == 'table' then
     cfg.tools.deny = vim.deepcopy(opts.tools.deny)
+  end
+  if type(opts.tools) == 'table' and type(opts.tools.offer) == 'table' then
+    cfg.tools.offer = vim.deepcopy(opts.tools.offer)
   end
   -- an endpoints table replaces the default one whole (names are the user's)
   if type(opts.endpoints) == 'table' then

@@ -318,7 +318,7 @@ function M.params(chat_id, messages, tools)
   params.endpoint = (config.endpoint() or {}).name
   params.maxAnswerBytes = cfg.chat.max_answer_bytes
   if tools then
-    params.tools = true
+    params.tools = cfg.tools.offer or true
     params.maxRounds = cfg.tools.max_rounds
   end
   if next(cfg.options) then

@@ -47,6 +47,11 @@ describe('chat with tools', function()
     child.cmd('QuillChat again')
     eq('chat/send', child.lua('return reqs[3].method'))
     eq(3, child.lua('return params(3).maxRounds'))
+    child.lua([[answer(3, nil, done('chat-1', 'ok'))]])
+    -- tools.offer names the only tools sent
+    child.lua([[require('quill.config').get().tools.offer = { 'read_file', 'list_files' }]])
+    child.cmd('QuillChat read only')
+    eq({ 'read_file', 'list_files' }, child.lua('return params(4).tools'))
   end)
 
   it('shows a notice and sends no tools when the model lacks them', function()
