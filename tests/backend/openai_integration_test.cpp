@@ -105,7 +105,7 @@ TEST_F(OpenAIIntegrationTest, TextStreamsInSplitEventsWithUsageAndSpeed) {
   const json& result = t.response["result"];
   EXPECT_EQ(result["doneReason"], "stop");
   EXPECT_EQ(result["messages"][0]["content"], t.text);
-  EXPECT_EQ(result["stats"]["evalCount"], 30);                      // from usage
+  EXPECT_EQ(result["stats"]["evalCount"], 30);                       // from usage
   EXPECT_GT(result["stats"]["tokensPerSecond"].get<double>(), 0.0);  // our own clock
 }
 
@@ -291,6 +291,56 @@ TEST_F(OpenAIIntegrationTest, CancelClosesTheConnection) {
   EXPECT_EQ(t.response["result"]["doneReason"], "cancelled");
   const json stats = fake_.wait_stats([](const json& s) { return s["aborted"] == 1; });
   EXPECT_EQ(stats["aborted"], 1);
+}
+
+// ---- a hostile server or environment ------------------------------------------------------------
+
+TEST_F(OpenAIIntegrationTest, AKeyWithALineBreakIsRefusedNotSentAsAForgedHeader) {
+  ::setenv("QUILL_TEST_KEY", "sk-1\r\nX-Forged: yes", 1);
+  BackendProcess backend{{"--log-level", "debug"}};
+  ::unsetenv("QUILL_TEST_KEY");
+  json params = {{"workspaceRoot", "/tmp"}};
+  params.update(endpoints({{"apiKeyEnv", "QUILL_TEST_KEY"}}));
+  backend.request(1, "initialize", params);
+  ASSERT_TRUE(backend.read_response(1).has_value());
+  backend.request(2, "chat/send",
+                  {{"chatId", "c"},
+                   {"model", "text?tokens=3"},
+                   {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}});
+  const auto reply = backend.read_response(2, 10s);
+  ASSERT_TRUE(reply.has_value() && reply->contains("error")) << *reply;
+  EXPECT_EQ((*reply)["error"]["data"]["kind"], "config");
+  EXPECT_NE((*reply)["error"]["message"].get<std::string>().find("line break"), std::string::npos);
+  EXPECT_EQ(fake_.stats()["requests"], 0);
+}
+
+TEST_F(OpenAIIntegrationTest, AFloodOfCallFragmentsStopsAtTheAnswerLimitAndRunsNothing) {
+  initialize(endpoints());
+  const json calls = {
+      {{"name", "read_file"}, {"arguments", {{"path", std::string(5000, 'a')}}}, {"id", "big"}}};
+  send(2, "tools?calls=" + url_encode(calls.dump()) + "&fragment=1",
+       {{"tools", true}, {"maxAnswerBytes", 500}});
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("result")) << t.response;
+  EXPECT_EQ(t.response["result"]["doneReason"], "limit");
+  EXPECT_NE(t.response["result"]["note"].get<std::string>().find("tool calls exceeded 500 bytes"),
+            std::string::npos)
+      << t.response;
+  EXPECT_TRUE(t.editor_requests.empty());
+  EXPECT_TRUE(t.tool_notes.empty());
+  const json stats = fake_.wait_stats([](const json& s) { return s["aborted"] == 1; });
+  EXPECT_EQ(stats["aborted"], 1);  // the connection was closed, not read to the end
+}
+
+TEST_F(OpenAIIntegrationTest, GarbageBetweenEventsAndAnHtmlPageAreNamed) {
+  initialize(endpoints());
+  send(2, "html");
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_EQ(t.response["error"]["data"]["kind"], "bad_stream");
+  EXPECT_NE(t.response["error"]["message"].get<std::string>().find("often ending in /v1"),
+            std::string::npos)
+      << t.response;
 }
 
 }  // namespace

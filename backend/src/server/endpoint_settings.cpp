@@ -34,7 +34,8 @@ bool read_millis(const json& obj, const char* key, std::chrono::milliseconds* ou
                  std::string* error) {
   const auto it = obj.find(key);
   if (it == obj.end()) return true;
-  if (!it->is_number_unsigned() || it->get<std::uint64_t>() > kMaxMillis) {
+  if (!it->is_number_integer() || it->get<std::int64_t>() < 0 ||
+      it->get<std::uint64_t>() > kMaxMillis) {
     *error =
         std::string("timeouts.") + key + " must be an integer from 0 to 86400000 (milliseconds)";
     return false;
