@@ -8,7 +8,8 @@
 //      rate slower than the backend's 16 ms frame (50 tok/s) every token leaves at once, so
 //      this is what the backend adds; at 1000 tok/s tokens wait for their frame by design
 //      (at most 16 ms), so that figure shows the pacing.
-// Usage: backend_bench [--tokens N] [--latency-tokens N] [--rate R]  (--rate: one latency run)
+// Usage: backend_bench [--tokens N] [--latency-tokens N] [--rate R] [--wire ollama|openai]
+//   (--rate: one latency run; --wire openai: the same through the fake's /v1, SSE)
 
 #include <time.h>
 #include <unistd.h>
@@ -49,8 +50,15 @@ double cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+bool g_openai = false;  // --wire openai
+
 void start(BackendProcess& backend, const std::string& url) {
-  backend.request(1, "initialize", {{"workspaceRoot", "/tmp"}, {"provider", {{"host", url}}}});
+  json params = {{"workspaceRoot", "/tmp"}, {"provider", {{"host", url}}}};
+  if (g_openai) {
+    params["endpoints"] = {{"v1", {{"kind", "openai"}, {"url", url + "/v1"}}}};
+    params["endpoint"] = "v1";
+  }
+  backend.request(1, "initialize", params);
   if (!backend.read_response(1)) throw std::runtime_error("initialize failed");
 }
 
@@ -140,12 +148,17 @@ int main(int argc, char** argv) {
   int rate = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag == "--wire") {
+      g_openai = std::string(argv[i + 1]) == "openai";
+      continue;
+    }
     const int value = std::atoi(argv[i + 1]);
     if (flag == "--tokens") tokens = value;
     if (flag == "--latency-tokens") latency_tokens = value;
     if (flag == "--rate") rate = value;
   }
   try {
+    std::printf("wire: %s\n", g_openai ? "openai (SSE, /v1/chat/completions)" : "ollama (NDJSON)");
     throughput(tokens);
     if (rate > 0) {
       latency(latency_tokens > 0 ? latency_tokens : 3000, rate);
