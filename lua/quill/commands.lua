@@ -82,14 +82,31 @@ function M.same_model(a, b)
   return type(a) == 'string' and type(b) == 'string' and full(a) == full(b)
 end
 
-local function names_of(result)
-  local names = {}
+-- The models that can chat, and what each can do besides (from /api/tags' capabilities, when the
+-- server reports them): { names = {...}, marks = { [name] = 'tools, vision' } }. A model that
+-- only embeds is left out: it cannot answer.
+local function chat_models(result)
+  local out = { names = {}, marks = {} }
   for _, m in ipairs(type(result) == 'table' and type(result.models) == 'table' and result.models or {}) do
     if type(m) == 'table' and type(m.name) == 'string' then
-      table.insert(names, m.name)
+      local caps = type(m.capabilities) == 'table' and m.capabilities or nil
+      if not (caps and vim.tbl_contains(caps, 'embedding') and not vim.tbl_contains(caps, 'completion')) then
+        table.insert(out.names, m.name)
+        local marks = {}
+        for _, c in ipairs({ 'tools', 'vision', 'thinking' }) do
+          if caps and vim.tbl_contains(caps, c) then
+            table.insert(marks, c)
+          end
+        end
+        out.marks[m.name] = #marks > 0 and table.concat(marks, ', ') or nil
+      end
     end
   end
-  return names
+  return out
+end
+
+local function names_of(result)
+  return chat_models(result).names
 end
 
 local function set_model(name)
@@ -138,7 +155,8 @@ function M.model(name)
       vim.notify('quill: cannot list models: ' .. tostring(err.message):gsub('^quill: ', ''), levels.ERROR)
       return
     end
-    local names = names_of(result)
+    local models = chat_models(result)
+    local names = models.names
     model_names = names
     if #names == 0 then
       vim.notify('quill: ' .. where .. ' has no models' .. (ollama and ': run `ollama pull <model>`' or ''), levels.WARN)
@@ -148,7 +166,8 @@ function M.model(name)
     vim.ui.select(names, {
       prompt = 'quill model',
       format_item = function(n)
-        return M.same_model(n, current) and (n .. ' (current)') or n
+        local text = models.marks[n] and (n .. '  [' .. models.marks[n] .. ']') or n
+        return M.same_model(n, current) and (text .. ' (current)') or text
       end,
     }, function(choice)
       if choice then

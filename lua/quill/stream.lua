@@ -196,12 +196,24 @@ function M.rate(s, now)
   return (s.deltas - 1) / dt
 end
 
+-- The model as the stats name it: with its endpoint once there is more than one.
+function M.model_label(s)
+  if s.endpoint and #config.endpoint_names() > 1 then
+    return s.endpoint .. ': ' .. tostring(s.model)
+  end
+  return s.model
+end
+
 function M.spinner_text(s, frame)
   local icon = M.SPINNER[(frame % #M.SPINNER) + 1]
+  local label = M.model_label(s)
   if not s.first_ns then
-    return string.format('%s %s: waiting for the first token', icon, s.model)
+    -- a model loading, or one thinking first, can take a while: show that time passes
+    local waited = math.floor((uv.hrtime() - s.start_ns) / 1e9)
+    return string.format('%s %s: waiting for the first token%s', icon, label,
+      waited >= 1 and string.format(' · %d s', waited) or '')
   end
-  return string.format('%s %s: %d tokens, %.1f tok/s', icon, s.model, s.deltas, M.rate(s))
+  return string.format('%s %s: %d tokens, %.1f tok/s', icon, label, s.deltas, M.rate(s))
 end
 
 -- Joins stats parts, dropping the least useful ones (first token, then the
@@ -238,14 +250,6 @@ end
 -- "llama3.2 · first token 0.40 s · 123 tokens · 43.8 tok/s · 3.90 s"; uses
 -- the backend's stats when it sent them, local measurements otherwise.
 -- `room`: the display cells it may take (nil: all of it).
--- The model as the stats name it: with its endpoint once there is more than one.
-function M.model_label(s)
-  if s.endpoint and #config.endpoint_names() > 1 then
-    return s.endpoint .. ': ' .. tostring(s.model)
-  end
-  return s.model
-end
-
 function M.stats_text(s, stats, room)
   local parts = { M.model_label(s), kinds = { 'model' } }
   local function add(kind, text)

@@ -330,6 +330,17 @@ describe('chat buffer', function()
     child.lua('vim.o.columns = 200') -- a chat wide enough for the whole stats line
     child.cmd('QuillChat q')
     h.matches('^%S+ llama3%.2: waiting for the first token|QuillSpinner$', virt_text(child, 4))
+    -- a slow start (a model loading) shows the seconds passing
+    child.lua([[require('quill.chat').state().turn.start_ns = vim.loop.hrtime() - 12.4e9]])
+    child.wait([[(function()
+      local ns = require('quill.stream').ns
+      for _, x in ipairs(vim.api.nvim_buf_get_extmarks(0, ns, { 4, 0 }, { 4, -1 }, { details = true })) do
+        if x[4].virt_text and x[4].virt_text[1][1]:find('waiting for the first token · 12 s', 1, true) then
+          return true
+        end
+      end
+    end)()]], 2000)
+    child.lua([[require('quill.chat').state().turn.start_ns = vim.loop.hrtime()]])
     child.lua([[tok('chat-1', 'a', 'b', 'c')]])
     local first = virt_text(child, 4)
     -- the timer redraws it (~10 Hz) with the counts
@@ -687,16 +698,25 @@ describe('chat buffer', function()
     child.lua('answer(2, nil, ' .. models .. ')')
     eq({ items = { 'qwen3:8b', 'llama3.2:latest' }, current = { 'qwen3:8b', 'llama3.2:latest (current)' } },
       child.lua('return offered'))
+    -- with capabilities: an embedding-only model is left out, what the others can do is marked
+    child.cmd('QuillModel')
+    local with_caps = [[{ models = {
+      { name = 'qwen3:8b', size = 1, modifiedAt = 'x', capabilities = { 'completion', 'tools', 'thinking' } },
+      { name = 'nomic-embed-text:latest', size = 1, modifiedAt = 'x', capabilities = { 'embedding' } },
+      { name = 'llava:7b', size = 1, modifiedAt = 'x', capabilities = { 'completion', 'vision' } } } }]]
+    child.lua('answer(' .. child.lua('return #reqs') .. ', nil, ' .. with_caps .. ')')
+    eq({ items = { 'qwen3:8b', 'llava:7b' }, current = { 'qwen3:8b  [tools, thinking] (current)', 'llava:7b  [vision]' } },
+      child.lua('return offered'))
     child.wait([[require('quill.config').get().model == 'qwen3:8b']])
     child.cmd('QuillChat hi')
-    eq('qwen3:8b', child.lua('return params(3).model'))
+    eq('qwen3:8b', child.lua('return params(4).model'))
     -- an error listing models is reported
     child.cmd('QuillModel')
-    child.lua('answer(4, ...)', { stub.provider_error('unreachable', 'Ollama is not reachable at x', '', {}) })
+    child.lua('answer(5, ...)', { stub.provider_error('unreachable', 'Ollama is not reachable at x', '', {}) })
     h.matches('cannot list models: Ollama is not reachable', child.lua('return notes[#notes].msg'))
     -- a name the provider does not have is said at once
     child.cmd('QuillModel llama9')
-    child.lua('answer(5, nil, ' .. models .. ')')
+    child.lua('answer(6, nil, ' .. models .. ')')
     h.matches('the provider has no model llama9 %(it has: qwen3:8b, llama3.2:latest%)', child.lua('return notes[#notes].msg'))
     eq(vim.log.levels.WARN, child.lua('return notes[#notes].level'))
     -- a server listing 100,000 models does not make a 100,000-name message
@@ -704,7 +724,7 @@ describe('chat buffer', function()
     child.lua([[
       local many = {}
       for i = 1, 100000 do many[i] = { name = 'm' .. i, size = 1, modifiedAt = 'x' } end
-      answer(6, nil, { models = many })
+      answer(7, nil, { models = many })
     ]])
     local msg = child.lua('return notes[#notes].msg')
     ok(#msg < 300, #msg .. ' bytes')
