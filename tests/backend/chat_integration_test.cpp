@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <optional>
 #include <thread>
@@ -410,6 +411,63 @@ TEST_F(ChatIntegrationTest, EditorGoneMidStreamLeavesNoConnection) {
   backend_.close_stdin();
   EXPECT_EQ(backend_.wait_exit().code, 0);
   EXPECT_EQ(fake_.wait_stats([](const json& s) { return s["aborted"] == 1; })["aborted"], 1);
+}
+
+}  // namespace
+}  // namespace quill::test
+
+namespace quill::test {
+namespace {
+
+// chat/thinking text and chat/token text of one turn, in arrival order.
+struct Streams {
+  std::string thinking;
+  std::string text;
+  bool thinking_after_text = false;
+  json response;
+};
+
+Streams read_streams(BackendProcess& backend, int id) {
+  Streams s;
+  for (;;) {
+    auto m = backend.read_message(10s);
+    if (!m) {
+      ADD_FAILURE() << "no answer to " << id;
+      return s;
+    }
+    const std::string method = m->value("method", "");
+    if (method == "chat/thinking") {
+      s.thinking += (*m)["params"]["text"].get<std::string>();
+      if (!s.text.empty()) s.thinking_after_text = true;
+    } else if (method == "chat/token") {
+      s.text += (*m)["params"]["text"].get<std::string>();
+    } else if (m->contains("id") && (*m)["id"] == id && !m->contains("method")) {
+      s.response = *m;
+      return s;
+    }
+  }
+}
+
+TEST_F(ChatIntegrationTest, ThinkingStreamsAsChatThinkingOnlyWhenAskedAndNeverAsText) {
+  initialize(backend_, fake_.url());
+  const json expected = json::parse(std::ifstream(std::string(QUILL_FIXTURES_DIR) +
+                                                  "/ollama/chat-thinking.expected.json"));
+  json params = chat_params("c1", "fixture?name=chat-thinking");
+  params["streamThinking"] = true;
+  backend_.request(2, "chat/send", params);
+  Streams s = read_streams(backend_, 2);
+  ASSERT_TRUE(s.response.contains("result")) << s.response;
+  EXPECT_EQ(s.thinking, expected["thinking"].get<std::string>());
+  EXPECT_EQ(s.text, expected["content"].get<std::string>());
+  EXPECT_FALSE(s.thinking_after_text);
+  EXPECT_EQ(s.response["result"]["messages"][0]["thinking"], s.thinking);
+
+  backend_.request(3, "chat/send", chat_params("c2", "fixture?name=chat-thinking"));
+  s = read_streams(backend_, 3);
+  ASSERT_TRUE(s.response.contains("result")) << s.response;
+  EXPECT_EQ(s.thinking, "");  // not asked: only in the result
+  EXPECT_EQ(s.text, expected["content"].get<std::string>());
+  EXPECT_EQ(s.response["result"]["messages"][0]["thinking"], expected["thinking"]);
 }
 
 }  // namespace

@@ -5,10 +5,9 @@
 #include <gtest/gtest.h>
 #include <uv.h>
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -25,7 +24,8 @@ struct Sent {
   std::string chat_id;
   std::string text;
   std::size_t deltas;
-  std::uint64_t at;  // loop time, ms
+  std::uint64_t at;    // loop time, ms
+  std::string method;  // chat/token or chat/thinking
 };
 
 class TokenPacingTest : public ::testing::Test {
@@ -45,7 +45,8 @@ class TokenPacingTest : public ::testing::Test {
                 [this](std::string body) {
                   const json m = json::parse(body);
                   sent_.push_back({m["params"]["chatId"], m["params"]["text"],
-                                   m["params"]["deltas"].get<std::size_t>(), uv_now(&loop_)});
+                                   m["params"].value("deltas", std::size_t{0}), uv_now(&loop_),
+                                   m["method"]});
                 },
         },
         chat::TokenCoalescer::kDefaultMaxPending, frame);
@@ -105,7 +106,8 @@ TEST_F(TokenPacingTest, DeltasWithinAFrameWaitMergedUntilAFrameAfterTheLastSend)
 TEST_F(TokenPacingTest, AFastStreamLeavesAtMostOncePerFrameWithEveryByteInOrder) {
   make(20ms);
   // 150 deltas, one every 2 ms: 300 ms of streaming.
-  auto source = uv::UvHandle<uv_timer_t>([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
+  auto source =
+      uv::UvHandle<uv_timer_t>([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
   struct State {
     chat::TokenCoalescer* coalescer;
     int i = 0;
@@ -188,7 +190,8 @@ TEST_F(TokenPacingTest, AChatQuietForAFrameSendsItsNextDeltaAtOnce) {
   iterate();
   // Let a frame pass with nothing to send (a slow model between tokens).
   auto pause = uv::UvHandle<uv_timer_t>([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
-  uv_timer_start(pause.get(), [](uv_timer_t*) {}, 40, 0);
+  uv_timer_start(
+      pause.get(), [](uv_timer_t*) {}, 40, 0);
   uv_run(&loop_, UV_RUN_ONCE);
   pause.close();
   coalescer_->append("c", "b");
@@ -206,12 +209,11 @@ TEST_F(TokenPacingTest, ADeltaAppendedOutsideTheIoPhaseDoesNotWaitForTheNextEven
   from_timer.get()->data = coalescer_.get();
   uv_timer_start(
       from_timer.get(),
-      [](uv_timer_t* t) { static_cast<chat::TokenCoalescer*>(t->data)->append("c", "t1"); }, 0,
-      0);
+      [](uv_timer_t* t) { static_cast<chat::TokenCoalescer*>(t->data)->append("c", "t1"); }, 0, 0);
   // Something else keeps the loop alive, far in the future (the next token, seconds away).
-  auto later =
-      uv::UvHandle<uv_timer_t>([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
-  uv_timer_start(later.get(), [](uv_timer_t*) {}, 2000, 0);
+  auto later = uv::UvHandle<uv_timer_t>([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
+  uv_timer_start(
+      later.get(), [](uv_timer_t*) {}, 2000, 0);
   const auto t0 = std::chrono::steady_clock::now();
   while (sent_.empty() && std::chrono::steady_clock::now() - t0 < 3s)
     uv_run(&loop_, UV_RUN_ONCE);
@@ -230,6 +232,29 @@ TEST_F(TokenPacingTest, AZeroFrameSendsEveryIterationsDeltas) {
   }
   EXPECT_EQ(sent_.size(), 5u);
   EXPECT_EQ(all_text("c"), "01234");
+}
+
+TEST_F(TokenPacingTest, ThinkingSharesTheFrameAndLeavesBeforeTheTextOfThatFrame) {
+  make(40ms);
+  coalescer_->append_thinking("c", "hmm ");
+  iterate();  // the first after a quiet spell: at once
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(sent_[0].method, "chat/thinking");
+  EXPECT_EQ(sent_[0].text, "hmm ");
+  coalescer_->append_thinking("c", "so ");
+  coalescer_->append("c", "Hi");
+  coalescer_->append_thinking("c", "then");
+  iterate();
+  EXPECT_EQ(sent_.size(), 1u);  // within the frame: they wait together
+  run_until_sent(3);
+  ASSERT_EQ(sent_.size(), 3u);
+  EXPECT_EQ(sent_[1].method, "chat/thinking");
+  EXPECT_EQ(sent_[1].text, "so then");
+  EXPECT_EQ(sent_[2].method, "chat/token");
+  EXPECT_EQ(sent_[2].text, "Hi");
+  EXPECT_EQ(sent_[2].deltas, 1u);  // thinking is not counted as tokens
+  EXPECT_GE(sent_[1].at - sent_[0].at, 39u);
+  EXPECT_EQ(coalescer_->pending_bytes("c"), 0u);
 }
 
 }  // namespace

@@ -96,7 +96,10 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
   const json* rounds = nullptr;
   const json* max_answer = nullptr;
   const json* endpoint = nullptr;
+  const json* stream_thinking = nullptr;
   const bool ok =
+      optional_field(params, "streamThinking", &stream_thinking, error, "a boolean",
+                     [](const json& j) { return j.is_boolean(); }) &&
       optional_field(params, "endpoint", &endpoint, error, "a string",
                      [](const json& j) { return j.is_string(); }) &&
       optional_field(params, "system", &system, error, "a string",
@@ -129,6 +132,7 @@ std::optional<TurnParams> parse_turn_params(const json& params, std::string* err
                      });
   if (!ok) return std::nullopt;
   if (endpoint) out.endpoint = endpoint->get<std::string>();
+  if (stream_thinking) out.stream_thinking = stream_thinking->get<bool>();
   if (system) out.request.system = system->get<std::string>();
   if (options) out.request.options = *options;
   if (think) out.request.think = think->get<bool>();
@@ -257,6 +261,8 @@ void ChatTurn::on_chunk(provider::Chunk& chunk) {
   // Collected, never shown as answer text.
   const std::string_view thinking = within_limit(thinking_bytes_, chunk.thinking, "thinking");
   if (!thinking.empty() && !round_first_delta_) round_first_delta_ = now;
+  if (!thinking.empty() && params_.stream_thinking)
+    tokens_.append_thinking(params_.chat_id, thinking);
   thinking_ += thinking;
   thinking_bytes_ += thinking.size();
   if (limit_note_) return;  // the rest of a cut chunk is not the answer's

@@ -43,7 +43,8 @@ struct TurnParams {
   // The tools offered when `tools` came as a list of names (empty: every tool); a call of
   // another is answered, never run.
   std::vector<std::string> offered;
-  int max_rounds = 8;  // rounds that may end in tool calls
+  int max_rounds = 8;            // rounds that may end in tool calls
+  bool stream_thinking = false;  // send the thinking as chat/thinking as it comes
   // Caps the content, and separately the thinking.
   std::size_t max_answer_bytes = kDefaultMaxAnswerBytes;
 };

@@ -38,22 +38,45 @@ std::string TokenCoalescer::notification(std::string_view chat_id, std::string_v
   return out;
 }
 
+std::string TokenCoalescer::thinking_notification(std::string_view chat_id, std::string_view text) {
+  std::string out;
+  out.reserve(64 + chat_id.size() + text.size() + text.size() / 8);
+  out += R"({"jsonrpc":"2.0","method":"chat/thinking","params":{"chatId":")";
+  util::append_json_escaped(out, chat_id);
+  out += R"(","text":")";
+  util::append_json_escaped(out, text);
+  out += "\"}}";
+  return out;
+}
+
 void TokenCoalescer::append(const std::string& chat_id, std::string_view text) {
+  add(chat_id, text, false);
+}
+
+void TokenCoalescer::append_thinking(const std::string& chat_id, std::string_view text) {
+  add(chat_id, text, true);
+}
+
+void TokenCoalescer::add(const std::string& chat_id, std::string_view text, bool thinking) {
   if (text.empty()) return;
   auto it = chats_.find(chat_id);
   if (it == chats_.end()) it = chats_.emplace(chat_id, Chat{}).first;
   Chat& chat = it->second;
-  if (chat.text.size() + text.size() > max_pending_) {
+  if (chat.text.size() + chat.thinking.size() + text.size() > max_pending_) {
     send(chat_id, chat);
     if (text.size() > max_pending_) {
-      output_.send(notification(chat_id, text));
+      output_.send(thinking ? thinking_notification(chat_id, text) : notification(chat_id, text));
       chat.sent_at = uv_now(loop_);
       chat.sent_once = true;
       return;
     }
   }
-  chat.text.append(text);
-  ++chat.deltas;
+  if (thinking) {
+    chat.thinking.append(text);
+  } else {
+    chat.text.append(text);
+    ++chat.deltas;
+  }
   // Due now: sent after this loop iteration's I/O. Otherwise the frame's timer sends it, and
   // nothing runs per delta.
   const std::uint64_t due = due_at(chat);
@@ -67,13 +90,13 @@ void TokenCoalescer::append(const std::string& chat_id, std::string_view text) {
 std::size_t TokenCoalescer::pending_chats() const {
   std::size_t n = 0;
   for (const auto& [id, chat] : chats_)
-    n += chat.text.empty() ? 0 : 1;
+    n += chat.text.empty() && chat.thinking.empty() ? 0 : 1;
   return n;
 }
 
 std::size_t TokenCoalescer::pending_bytes(std::string_view chat_id) const {
   const auto it = chats_.find(chat_id);
-  return it == chats_.end() ? 0 : it->second.text.size();
+  return it == chats_.end() ? 0 : it->second.text.size() + it->second.thinking.size();
 }
 
 void TokenCoalescer::flush(const std::string& chat_id) {
@@ -126,7 +149,7 @@ void TokenCoalescer::pump() {
   for (auto it = chats_.begin(); it != chats_.end();) {
     Chat& chat = it->second;
     const std::uint64_t due = due_at(chat);
-    if (chat.text.empty()) {
+    if (chat.text.empty() && chat.thinking.empty()) {
       // Quiet for a frame: forgotten, so the map holds only chats that are streaming.
       it = now >= due ? chats_.erase(it) : std::next(it);
       continue;
@@ -144,12 +167,16 @@ void TokenCoalescer::pump() {
 }
 
 void TokenCoalescer::send(const std::string& chat_id, Chat& chat) {
-  if (chat.text.empty()) return;
-  output_.send(notification(chat_id, chat.text, chat.deltas));
-  if (chat.text.capacity() > kKeptCapacity) {
-    std::string().swap(chat.text);
-  } else {
-    chat.text.clear();
+  if (chat.text.empty() && chat.thinking.empty()) return;
+  // Thinking first: it came before the answer text of the same frame.
+  if (!chat.thinking.empty()) output_.send(thinking_notification(chat_id, chat.thinking));
+  if (!chat.text.empty()) output_.send(notification(chat_id, chat.text, chat.deltas));
+  for (std::string* buffer : {&chat.text, &chat.thinking}) {
+    if (buffer->capacity() > kKeptCapacity) {
+      std::string().swap(*buffer);
+    } else {
+      buffer->clear();
+    }
   }
   chat.deltas = 0;
   chat.sent_at = uv_now(loop_);

@@ -1,7 +1,7 @@
 #pragma once
-// chat/token pacing and batching. The editor renders at most once per frame, so a chat's text
-// leaves at most once per frame too: one merged notification instead of a pipe full of small
-// ones, whatever the token rate.
+// chat/token (and chat/thinking) pacing and batching. The editor renders at most once per frame, so
+// a chat's text leaves at most once per frame too: one merged notification instead of a pipe full
+// of small ones, whatever the token rate.
 // - A delta of a chat that sent nothing for a frame leaves at once: from a uv_check handle, after
 //   the loop's I/O phase, so the deltas of that same loop iteration join it (an idle handle keeps
 //   the loop from blocking before that when the delta came from a timer). After a quiet spell
@@ -41,6 +41,9 @@ class TokenCoalescer {
                  std::chrono::milliseconds frame = kDefaultFrame);
 
   void append(const std::string& chat_id, std::string_view text);
+  // The chat's thinking, paced with its text (the same frame) and sent before it as
+  // chat/thinking.
+  void append_thinking(const std::string& chat_id, std::string_view text);
   // Sends the chat's pending text now, writable or not (its response must come after it), and
   // forgets the chat's pace: its next turn's first token leaves at once.
   void flush(const std::string& chat_id);
@@ -55,11 +58,13 @@ class TokenCoalescer {
   // text joins (the editor's live token count).
   static std::string notification(std::string_view chat_id, std::string_view text,
                                   std::size_t deltas = 1);
+  static std::string thinking_notification(std::string_view chat_id, std::string_view text);
 
  private:
   struct Chat {
-    std::string text;         // not sent yet
-    std::size_t deltas = 0;   // deltas in `text`
+    std::string text;           // not sent yet
+    std::string thinking;       // not sent yet
+    std::size_t deltas = 0;     // deltas in `text`
     std::uint64_t sent_at = 0;  // loop time (ms) of the last send
     bool sent_once = false;
   };
@@ -67,6 +72,7 @@ class TokenCoalescer {
   // Sends every chat whose frame has passed (when the output is writable), forgets chats quiet
   // for a frame, and arms the timer for the next deadline.
   void pump();
+  void add(const std::string& chat_id, std::string_view text, bool thinking);
   void send(const std::string& chat_id, Chat& chat);
   std::uint64_t due_at(const Chat& chat) const;
   void arm_check();
