@@ -85,6 +85,7 @@ local function highlights()
     QuillError = 'ErrorMsg',
     QuillHeader = 'Title',
     QuillTool = 'Special',
+    QuillThinking = 'Comment',
   }) do
     vim.cmd(('highlight default link %s %s'):format(name, target))
   end

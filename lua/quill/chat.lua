@@ -314,7 +314,10 @@ local function follow(s)
 end
 
 -- One rendered frame: one set_text, and a follow when the end left the window.
+local end_thinking -- with the thinking blocks below
+
 local function sink(s, text)
+  end_thinking(s)
   if s.detached or not s.writer:write(text) then
     return
   end
@@ -391,8 +394,82 @@ local function update_block(s, mark, text, group)
   api.nvim_buf_set_extmark(buf, ns, row, 0, { id = mark, end_row = row, end_col = #text, hl_group = group })
 end
 
+-- Thinking ------------------------------------------------------------------
+-- A "Thinking… N s" line while the model thinks (the text itself is not shown while it streams);
+-- once the turn ends, the text goes under that line as a `> ` quote in a closed fold.
+
+local function thinking_seconds(t)
+  return math.floor(((t.done_ns or uv.hrtime()) - t.start_ns) / 1e9 + 0.5)
+end
+
+local function thinking_line(t)
+  if t.done_ns then
+    return ('Thought for %d s'):format(thinking_seconds(t))
+  end
+  return ('Thinking… %d s'):format(thinking_seconds(t))
+end
+
+-- The current thinking block stops counting (its answer text or a tool call came).
+function end_thinking(s)
+  local t = s.think
+  if t and not t.done_ns then
+    t.done_ns = uv.hrtime()
+    update_block(s, t.mark, thinking_line(t), 'QuillThinking')
+  end
+  s.think = nil
+end
+
+local function on_thinking(s, text)
+  local t = s.think
+  if not t then
+    t = { start_ns = uv.hrtime(), parts = {} }
+    t.mark = write_block(s, thinking_line(t), 'QuillThinking')
+    if not t.mark then
+      return
+    end
+    s.think = t
+    s.thinks = s.thinks or {}
+    table.insert(s.thinks, t)
+  end
+  table.insert(t.parts, text)
+end
+
+local function update_thinking(s)
+  local t = s.think
+  if t and not s.detached then
+    update_block(s, t.mark, thinking_line(t), 'QuillThinking')
+  end
+end
+
+-- Puts each block's text under its line, quoted, folded closed in the chat window.
+local function place_thinking(s, buf, win)
+  for i = #(s.thinks or {}), 1, -1 do
+    local t = s.thinks[i]
+    local row = api.nvim_buf_get_extmark_by_id(buf, ns, t.mark, {})[1]
+    local text = table.concat(t.parts):gsub('^%s+', ''):gsub('%s+$', '')
+    if row and text ~= '' then
+      local lines = vim.tbl_map(function(l)
+        return l == '' and '>' or ('> ' .. l)
+      end, vim.split(text, '\n', { plain = true }))
+      api.nvim_buf_set_lines(buf, row + 1, row + 1, false, lines)
+      for r = row + 1, row + #lines do
+        hl_line(buf, r, 'QuillThinking')
+      end
+      if win then
+        pcall(api.nvim_win_call, win, function()
+          vim.wo.foldmethod = 'manual'
+          vim.wo.foldenable = true
+          vim.cmd(('%d,%dfold'):format(row + 1, row + 1 + #lines))
+        end)
+      end
+    end
+  end
+  s.thinks = nil
+end
+
 -- chat/toolCall: a block on `requested`, completed on the final status.
 local function on_tool(s, params)
+  end_thinking(s)
   local label = call_label(params.call)
   if params.status == 'requested' then
     s.block = { label = label, mark = write_block(s, label .. ' …', 'QuillTool') }
@@ -427,6 +504,7 @@ local function update_spinner(s)
     return
   end
   s.frame = (s.frame or 0) + 1
+  update_thinking(s)
   local row = api.nvim_buf_get_extmark_by_id(s.writer.buf, ns, s.header_mark, {})[1]
   if row then
     api.nvim_buf_set_extmark(s.writer.buf, ns, row, 0, {
@@ -491,6 +569,7 @@ local function finish(s, o)
   if not w:valid() then
     return
   end
+  end_thinking(s)
   local buf = w.buf
   local win = chat_win()
   local row, col = w:position()
@@ -536,6 +615,7 @@ local function finish(s, o)
   if follows then
     api.nvim_win_set_cursor(win, { w.row + 1, w.col })
   end
+  place_thinking(s, buf, win)
   if o.status == 'error' and not win then
     notify('quill: ' .. o.message, vim.log.levels.ERROR)
   end
@@ -564,6 +644,11 @@ local function submit(buf, you, prompt_lines)
     finish(s, o)
   end
   s.tools = state.tools -- nil follows tools.enabled; :QuillTools sets it for this chat
+  if config.get().chat.show_thinking then
+    s.on_thinking = function(text)
+      on_thinking(s, text)
+    end
+  end
   s.on_tool = function(params)
     on_tool(s, params)
   end

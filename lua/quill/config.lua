@@ -44,6 +44,9 @@ local defaults = {
     syntax = 'light',
     -- A turn's answer, and separately its thinking, stop at this many bytes: [stopped: ...].
     max_answer_bytes = 4194304,
+    -- A thinking model's thinking: a "Thinking… N s" line while it streams, then the text in a
+    -- closed fold under it. false: not shown at all (never part of the answer either way).
+    show_thinking = true,
   },
   -- Tools the model may call in the chat (never in :QuillInsert). See :help quill-tools.
   tools = {
@@ -258,6 +261,7 @@ local schema = {
     size = is_size,
     syntax = one_of({ 'light', 'markdown' }),
     max_answer_bytes = is_pos_int,
+    show_thinking = is_bool,
   },
   tools = {
     enabled = is_bool,

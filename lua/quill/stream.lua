@@ -131,6 +131,18 @@ local function on_token(params)
   render_soon(s)
 end
 
+-- params = {chatId, text}: the model's thinking, for sessions that asked for it.
+local function on_thinking(params)
+  if type(params) ~= 'table' then
+    return
+  end
+  local s = sessions[params.chatId]
+  if s and s.on_thinking and type(params.text) == 'string' and params.text ~= '' then
+    s.thinking_ns = s.thinking_ns or uv.hrtime()
+    s.on_thinking(params.text)
+  end
+end
+
 -- params = {chatId, call, status, message?}: the session renders it.
 local function on_tool_call(params)
   if type(params) ~= 'table' then
@@ -150,11 +162,13 @@ function M.ensure_handler()
   handler_registered = true
   backend.on_notification('chat/token', on_token)
   backend.on_notification('chat/toolCall', on_tool_call)
+  backend.on_notification('chat/thinking', on_thinking)
   require('quill.tools').register()
 end
 
 -- Exposed for tests and the benchmark.
 M._on_token = on_token
+M._on_thinking = on_thinking
 
 -- Events ---------------------------------------------------------------------
 
@@ -210,7 +224,7 @@ function M.spinner_text(s, frame)
   if not s.first_ns then
     -- a model loading, or one thinking first, can take a while: show that time passes
     local waited = math.floor((uv.hrtime() - s.start_ns) / 1e9)
-    return string.format('%s %s: waiting for the first token%s', icon, label,
+    return string.format('%s %s: %s%s', icon, label, s.thinking_ns and 'thinking' or 'waiting for the first token',
       waited >= 1 and string.format(' · %d s', waited) or '')
   end
   return string.format('%s %s: %d tokens, %.1f tok/s', icon, label, s.deltas, M.rate(s))
@@ -316,10 +330,13 @@ end
 
 -- The chat/send params for `messages` under the current config; `tools`:
 -- offer the tool catalogue.
-function M.params(chat_id, messages, tools)
+function M.params(chat_id, messages, tools, stream_thinking)
   local cfg = config.get()
   local params = { chatId = chat_id, model = cfg.model, messages = messages }
   params.endpoint = (config.endpoint() or {}).name
+  if stream_thinking then
+    params.streamThinking = true
+  end
   params.maxAnswerBytes = cfg.chat.max_answer_bytes
   if tools then
     params.tools = cfg.tools.offer or true
@@ -541,7 +558,7 @@ function M.start(s, messages)
     if notice and s.on_notice then
       s.on_notice(notice)
     end
-    s.request_id = backend.request('chat/send', M.params(s.id, messages, tools_on), function(err, result)
+    s.request_id = backend.request('chat/send', M.params(s.id, messages, tools_on, s.on_thinking ~= nil), function(err, result)
       complete(s, err, result)
     end)
   end)

@@ -45,7 +45,7 @@ describe('chat buffer', function()
     eq({ 5, 0 }, info.cursor, 'cursor waits on the answer header')
     eq('chat/send', child.lua('return reqs[1].method'))
     eq({ chatId = 'chat-1', model = 'llama3.2', messages = { { role = 'user', content = 'Explain   this, please' } },
-      maxAnswerBytes = 4194304, endpoint = 'ollama' }, child.lua('return params(1)'),
+      maxAnswerBytes = 4194304, endpoint = 'ollama', streamThinking = true }, child.lua('return params(1)'),
       'no options, system or tools by default')
     -- :QuillChat again focuses the same window, no new split
     child.cmd('wincmd p')

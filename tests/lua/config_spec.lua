@@ -29,7 +29,8 @@ describe('config', function()
     eq('info', cfg.log_level)
     eq(10000, cfg.request_timeout_ms)
     eq({ connect_ms = 5000, first_byte_ms = 300000, idle_ms = 60000 }, cfg.timeouts)
-    eq({ position = 'right', size = 0.4, syntax = 'light', max_answer_bytes = 4194304 }, cfg.chat)
+    eq({ position = 'right', size = 0.4, syntax = 'light', max_answer_bytes = 4194304,
+      show_thinking = true }, cfg.chat)
     eq({ send = '<CR>', send_insert = '<C-s>', cancel = '<C-c>', close = 'q', help = 'g?' }, cfg.keymaps)
   end)
 
