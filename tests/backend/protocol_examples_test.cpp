@@ -131,15 +131,19 @@ TEST(ProtocolExamplesTest, ChatAndModelMessagesMatchTheExamples) {
   backend.send(send);
   const int id = send["id"].get<int>();
   std::optional<json> token;
+  std::optional<json> thinking;
   std::optional<json> reply;
   while (!reply) {
     auto m = backend.read_message();
     ASSERT_TRUE(m.has_value());
     if (m->value("method", "") == "chat/token" && !token) token = m;
+    if (m->value("method", "") == "chat/thinking" && !thinking) thinking = m;
     if (m->contains("id") && (*m)["id"] == id) reply = m;
   }
   ASSERT_TRUE(token.has_value());
   expect_shape("chat.token.notification.json", *token);
+  ASSERT_TRUE(thinking.has_value());  // the example asks for streamThinking
+  expect_shape("chat.thinking.notification.json", *thinking);
   expect_shape("chat.send.response.json", *reply);
 
   backend.request(
@@ -158,6 +162,17 @@ TEST(ProtocolExamplesTest, ChatAndModelMessagesMatchTheExamples) {
   reply = backend.read_response(3);
   ASSERT_TRUE(reply.has_value());
   expect_shape("chat.send.cancelled.response.json", *reply);
+
+  // settings/update, pointed at the fake, as the editor sends it after a second setup().
+  json update = load_example("settings.update.request.json");
+  update["params"]["provider"]["host"] = fake.url();
+  update["params"]["endpoints"]["llama"]["url"] = fake.url() + "/v1";
+  backend.send(update);
+  reply = backend.read_response(update["id"].get<int>());
+  ASSERT_TRUE(reply.has_value());
+  expect_shape("settings.update.response.json", *reply);
+  backend.request(4, "settings/update", {{"provider", {{"host", fake.url()}}}});  // back to ollama
+  ASSERT_TRUE(backend.read_response(4).has_value());
 
   backend.send(load_example("models.list.request.json"));
   reply = backend.read_response(load_example("models.list.request.json")["id"].get<int>());

@@ -136,7 +136,9 @@ describe('messages built by the Lua client', function()
   end
 
   it('initialize params have the shape of initialize.request.json (every key, provider set)', function()
-    config.setup({ host = 'http://127.0.0.1:11434', headers = { Authorization = 'Bearer x' } })
+    config.setup({ host = 'http://127.0.0.1:11434', headers = { Authorization = 'Bearer x' },
+      endpoints = { llama = { kind = 'openai', url = 'http://127.0.0.1:8080/v1', headers = { ['X-Team'] = 'a' },
+        api_key_env = 'LLM_API_KEY' } }, endpoint = 'llama' })
     eq({}, shape.diff(example(), wire(backend._initialize_params()), nil, 'params'))
   end)
 
@@ -144,9 +146,17 @@ describe('messages built by the Lua client', function()
     config.setup({})
     local params = wire(backend._initialize_params())
     eq(nil, params.provider, 'provider is only sent when configured')
+    eq(nil, params.endpoints, 'endpoints are only sent when configured')
     local optional = optional_keys()['initialize.request.json']
     eq({}, shape.diff(example(), params, optional, 'params'))
     eq(vim.fn.fnamemodify(vim.loop.cwd(), ':p'):gsub('/$', ''), params.workspaceRoot)
+  end)
+
+  it('settings/update params have the shape of settings.update.request.json', function()
+    config.setup({ host = 'http://127.0.0.1:11434',
+      endpoints = { llama = { kind = 'openai', url = 'http://127.0.0.1:8080/v1' } }, endpoint = 'llama' })
+    local want = read_json(dir .. '/settings.update.request.json').params
+    eq({}, shape.diff(want, wire(backend._settings_params()), nil, 'params'))
   end)
 
   it('initialize params carry the configured values', function()
