@@ -34,6 +34,8 @@ ChatService::ChatService(uv_loop_t* loop, rpc::Peer& peer, TokenCoalescer& token
                   [this](const json& params, rpc::Responder r) { list_models(params, r); });
   peer.on_request("models/show",
                   [this](const json& params, rpc::Responder r) { show_model(params, r); });
+  peer.on_request("models/pull",
+                  [this](const json& params, rpc::Responder r) { pull_model(params, r); });
   peer.on_request("provider/version",
                   [this](const json& params, rpc::Responder r) { provider_version(params, r); });
 }
@@ -44,6 +46,8 @@ ChatService::~ChatService() {
   calls_.clear();
   retired_turns_.clear();
   retired_calls_.clear();
+  pulls_.clear();
+  retired_pulls_.clear();
 }
 
 void ChatService::cancel_all() {
@@ -58,6 +62,12 @@ void ChatService::cancel_all() {
     call_ids.push_back(id);
   for (auto id : call_ids) {
     if (auto it = calls_.find(id); it != calls_.end()) it->second->abort();
+  }
+  std::vector<std::uint64_t> pull_ids;
+  for (const auto& [id, pull] : pulls_)
+    pull_ids.push_back(id);
+  for (auto id : pull_ids) {
+    if (auto it = pulls_.find(id); it != pulls_.end()) it->second->abort();
   }
 }
 
@@ -222,6 +232,66 @@ void ChatService::provider_version(const json& params, rpc::Responder responder)
             });
 }
 
+void ChatService::pull_model(const json& params, rpc::Responder responder) {
+  const auto model = params.is_object() ? params.find("model") : params.end();
+  if (!params.is_object() || model == params.end() || !model->is_string() ||
+      model->get<std::string>().empty()) {
+    responder.fail(
+        {rpc::code::kInvalidParams, "models/pull: model must be a non-empty string", nullptr});
+    return;
+  }
+  const provider::ProviderSettings* endpoint = endpoint_for(params, responder);
+  if (endpoint == nullptr) return;
+  const std::string name = model->get<std::string>();
+  if (endpoint->kind != provider::Kind::Ollama) {
+    responder.fail(provider_error(
+        provider::config("models/pull: endpoint '" + endpoint->name +
+                         "' is OpenAI-compatible; only Ollama pulls models (/api/pull)")));
+    return;
+  }
+  provider::ProviderFailure unusable;
+  auto request = provider::request_for(*endpoint, "POST", "/api/pull", &unusable);
+  if (!request) {
+    responder.fail(provider_error(unusable));
+    return;
+  }
+  request->body =
+      json{{"model", name}, {"stream", true}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  request->idle_timeout = std::chrono::milliseconds(0);  // verifying a layer is silent for minutes
+  const std::uint64_t id = next_call_++;
+  auto retire = [this, id] {
+    if (auto it = pulls_.find(id); it != pulls_.end()) {
+      retired_pulls_.push_back(std::move(it->second));
+      pulls_.erase(it);
+      schedule_reap();
+    }
+  };
+  auto pull = std::make_unique<ollama::PullCall>(
+      multi_, std::move(*request), provider::resolve_host(endpoint->host), name,
+      [this](const json& progress) { peer_.notify("models/pullProgress", progress); },
+      [responder, name, retire](std::optional<provider::ProviderFailure> failure) {
+        if (failure) {
+          responder.fail(provider_error(*failure));
+        } else {
+          responder.reply({{"model", name}, {"status", "success"}});
+        }
+        retire();
+      });
+  ollama::PullCall* raw = pull.get();
+  pulls_.emplace(id, std::move(pull));
+  responder.cancel_token().on_cancel([this, id, responder, retire] {
+    const auto it = pulls_.find(id);
+    if (it == pulls_.end()) return;
+    it->second->abort();  // closes the connection: Ollama stops the download
+    retire();
+    responder.fail({rpc::code::kRequestCancelled, "cancelled", nullptr});
+  });
+  if (!raw->start()) {
+    responder.fail({rpc::code::kInternalError, "could not start an HTTP transfer", nullptr});
+    pulls_.erase(id);
+  }
+}
+
 void ChatService::retire_turn(const std::string& chat_id) {
   const auto it = turns_.find(chat_id);
   if (it == turns_.end()) return;
@@ -237,6 +307,7 @@ void ChatService::schedule_reap() {
         auto* self = static_cast<ChatService*>(t->data);
         self->retired_turns_.clear();
         self->retired_calls_.clear();
+        self->retired_pulls_.clear();
       },
       0, 0);
 }

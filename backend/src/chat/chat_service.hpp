@@ -1,6 +1,7 @@
 #pragma once
 // The provider-facing methods: chat/send (one ChatTurn per running chat), models/list,
-// models/show and provider/version, each on the endpoint its params name (else the default).
+// models/show, models/pull and provider/version, each on the endpoint its params name (else the
+// default).
 // Owns the HTTP machinery and every transfer in flight.
 
 #include <uv.h>
@@ -16,6 +17,7 @@
 #include "chat/token_coalescer.hpp"
 #include "http/curl_multi.hpp"
 #include "provider/json_call.hpp"
+#include "provider/ollama/pull.hpp"
 #include "provider/settings.hpp"
 #include "rpc/peer.hpp"
 #include "uv/handle.hpp"
@@ -42,6 +44,8 @@ class ChatService {
   void list_models(const rpc::json& params, rpc::Responder responder);
   void show_model(const rpc::json& params, rpc::Responder responder);
   void provider_version(const rpc::json& params, rpc::Responder responder);
+  // POST /api/pull with models/pullProgress notifications; Ollama endpoints only.
+  void pull_model(const rpc::json& params, rpc::Responder responder);
   // The endpoint `params.endpoint` names (the default when absent); nullptr after answering
   // `responder` with the error.
   const provider::ProviderSettings* endpoint_for(const rpc::json& params,
@@ -66,6 +70,8 @@ class ChatService {
   std::uint64_t next_call_ = 1;
   std::vector<std::unique_ptr<ChatTurn>> retired_turns_;
   std::vector<std::unique_ptr<provider::JsonCall>> retired_calls_;
+  std::map<std::uint64_t, std::unique_ptr<ollama::PullCall>> pulls_;
+  std::vector<std::unique_ptr<ollama::PullCall>> retired_pulls_;
   uv::UvHandle<uv_timer_t> reaper_;
 };
 

@@ -305,6 +305,7 @@ std::unique_ptr<Responder> FakeOllama::route(const HttpRequest& request) {
   if (path == "/v1/chat/completions" && method == "POST") return chat(request, true);
   if (path == "/v1/models" && get) return reply(request, 200, openai_models());
   if (path == "/api/show" && method == "POST") return show(request);
+  if (path == "/api/pull" && method == "POST") return pull(request);
   if (path == "/api/tags" && get) return reply(request, 200, tags_);
   if (path == "/api/version" && get)
     return reply(request, 200, R"({"version":")" + std::string(kVersion) + R"("})");
@@ -330,7 +331,8 @@ std::unique_ptr<Responder> FakeOllama::show(const HttpRequest& request) {
         model = body[key].get<std::string>();
   }
   if (model.empty()) return reply(request, 400, error_body("model is required"));
-  if (starts_with_missing(model)) return reply(request, 404, not_found(model));
+  if (starts_with_missing(model) && !pulled_.contains(model))
+    return reply(request, 404, not_found(model));
 
   json details = {{"parent_model", ""},       {"format", "gguf"},
                   {"family", "llama"},        {"families", {"llama"}},
@@ -382,6 +384,60 @@ std::string FakeOllama::openai_models() const {
   return out.dump();
 }
 
+std::unique_ptr<Responder> FakeOllama::pull(const HttpRequest& request) {
+  const json body = json::parse(request.body, nullptr, false);
+  std::string model;
+  if (body.is_object()) {
+    for (const char* key : {"model", "name"})
+      if (model.empty() && body.contains(key) && body[key].is_string())
+        model = body[key].get<std::string>();
+  }
+  if (model.empty()) return reply(request, 400, error_body("model is required"));
+  const unsigned gap = model.starts_with("slowpull") ? 200 : 5;
+  Script script;
+  Step headers;
+  headers.kind = Step::Kind::Headers;
+  script.push_back(headers);
+  auto line = [&](const ordered_json& j) {
+    Step s;
+    s.bytes = j.dump() + "\n";
+    s.gap_ms = gap;
+    script.push_back(std::move(s));
+  };
+  line({{"status", "pulling manifest"}});
+  if (model.starts_with("nosuch")) {
+    line({{"error", "pull model manifest: file does not exist"}});
+  } else {
+    // Two layers of 8 MB and 1 MB, each in four steps, as Ollama reports them.
+    const std::pair<const char*, std::int64_t> layers[] = {
+        {"sha256:6a0746a1ec1aef3e7ec53868f220ff6e389f6f8ef87a01d77c96807de94ca2aa", 8000000},
+        {"sha256:4fa551d4f938f68b8c1e6afa9d28befb70e3f33f75d0753248d530364aeea40f", 1000000}};
+    for (const auto& [digest, total] : layers) {
+      for (int step = 0; step <= 4; ++step) {
+        ordered_json j;
+        j["status"] = std::string("pulling ") + std::string(digest).substr(7, 12);
+        j["digest"] = digest;
+        j["total"] = total;
+        if (step > 0) j["completed"] = total * step / 4;
+        line(j);
+      }
+    }
+    line({{"status", "verifying sha256 digest"}});
+    line({{"status", "writing manifest"}});
+    line({{"status", "success"}});
+    pulled_.insert(model);  // from now on the fake has it
+  }
+  Step end;
+  end.kind = Step::Kind::End;
+  script.push_back(end);
+  ++stats_.requests;
+  ++stats_.active;
+  stats_.last_request = body;
+  const std::uint64_t serial = ++chat_serial_;
+  return std::make_unique<ChatStream>(*this, serial, request.method + " " + request.target,
+                                      std::move(script));
+}
+
 std::unique_ptr<Responder> FakeOllama::chat(const HttpRequest& request, bool openai) {
   ++stats_.requests;
   ++stats_.active;
@@ -409,7 +465,7 @@ std::unique_ptr<Responder> FakeOllama::chat(const HttpRequest& request, bool ope
     model = body["model"].get<std::string>();
     const bool offers_tools =
         body.contains("tools") && body["tools"].is_array() && !body["tools"].empty();
-    if (starts_with_missing(model)) {
+    if (starts_with_missing(model) && !pulled_.contains(model)) {
       script = reply_script(404, not_found(model));
     } else if (openai && starts_with_notools(model) && offers_tools) {
       // What servers without tool support answer (a model without a tool template).

@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "http_server.hpp"
@@ -66,6 +67,10 @@ class FakeOllama {
   // Ollama's /api/chat, or (openai) /v1/chat/completions: the same scenarios as SSE (sse.hpp).
   std::unique_ptr<Responder> chat(const HttpRequest& request, bool openai);
   std::string openai_models() const;  // /v1/models from api-tags.json
+  // /api/pull: progress lines for two layers, then success (the model is then known, even a
+  // `missing…` one); a model starting with `nosuch` gets Ollama's manifest error, `slowpull`
+  // 200 ms between lines.
+  std::unique_ptr<Responder> pull(const HttpRequest& request);
   std::unique_ptr<Responder> show(const HttpRequest& request);
   std::unique_ptr<Responder> reply(const HttpRequest& request, int status, std::string body,
                                    std::string content_type = "application/json; charset=utf-8");
@@ -79,6 +84,7 @@ class FakeOllama {
   std::string tags_;
   nlohmann::json tags_json_;
   Stats stats_;
+  std::set<std::string> pulled_;  // models /api/pull fetched
   std::uint64_t chat_serial_ = 0;       // the last chat stream's number: only it writes last_text
   std::unique_ptr<HttpServer> server_;  // last: its responders call back into the members above
 };
