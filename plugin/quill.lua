@@ -54,6 +54,15 @@ end, {
   end,
 })
 
+command('QuillPull', 'quill: download a model into Ollama (no name: the configured one)', function(a)
+  require('quill').pull(a.args)
+end, {
+  nargs = '?',
+  complete = function(lead)
+    return require('quill.commands').complete_models(lead)
+  end,
+})
+
 command('QuillEndpoint', 'quill: switch the endpoint chats use (no name: pick one)', function(a)
   require('quill').endpoint(a.args)
 end, {

@@ -616,6 +616,17 @@ local function finish(s, o)
     api.nvim_win_set_cursor(win, { w.row + 1, w.col })
   end
   place_thinking(s, buf, win)
+  -- A model Ollama does not have: offer to pull it, and send the prompt (given back above) again.
+  local endpoint = config.endpoint()
+  if o.status == 'error' and o.error_kind == 'model_not_found' and endpoint and endpoint.kind == 'ollama' then
+    vim.schedule(function()
+      require('quill.pull').offer(s.model, function()
+        if not state.turn then
+          M.send()
+        end
+      end)
+    end)
+  end
   if o.status == 'error' and not win then
     notify('quill: ' .. o.message, vim.log.levels.ERROR)
   end

@@ -50,18 +50,20 @@ end
 -- opts.all. Returns how many were cancelled.
 function M.cancel(opts)
   opts = opts or {}
+  -- a model download stops too
+  local pulled = package.loaded['quill.pull'] and require('quill.pull').cancel() and 1 or 0
   if not package.loaded['quill.stream'] then
-    return 0
+    return pulled
   end
   local stream = require('quill.stream')
   local n = 0
   if not opts.all then
     n = stream.cancel_all(vim.api.nvim_get_current_buf())
   end
-  if n == 0 then
+  if n == 0 and pulled == 0 then
     n = stream.cancel_all(nil)
   end
-  return n
+  return n + pulled
 end
 
 -- :QuillNew
@@ -72,6 +74,11 @@ end
 -- :QuillModel [name]
 function M.model(name)
   return require('quill.commands').model(name)
+end
+
+-- :QuillPull [model]
+function M.pull(model)
+  return require('quill.pull').pull(model)
 end
 
 -- :QuillEndpoint [name]
