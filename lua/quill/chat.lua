@@ -394,6 +394,59 @@ local function update_block(s, mark, text, group)
   api.nvim_buf_set_extmark(buf, ns, row, 0, { id = mark, end_row = row, end_col = #text, hl_group = group })
 end
 
+-- Context -------------------------------------------------------------------
+-- Ollama cuts the start of a conversation that outgrows the model's context, without a word: a
+-- turn whose prompt took 90% of the running context length (/api/ps, else options.num_ctx) says
+-- so above the next `## You`, once per conversation.
+
+local CONTEXT_SHARE = 0.9
+
+local function context_note(s, used, size)
+  local text = ('[context: this conversation fills %d%% of the model\'s %d tokens; Ollama drops its '
+    .. 'start without saying so: :QuillNew starts afresh, or raise options.num_ctx]'):format(
+      math.floor(used * 100 / size), size)
+  if state.notices.context or state.turn or not api.nvim_buf_is_valid(s.writer.buf) then
+    return
+  end
+  state.notices.context = true
+  local buf = s.writer.buf
+  local you = you_row(buf)
+  if not you then
+    return
+  end
+  api.nvim_buf_set_lines(buf, you, you, false, { text, '' })
+  hl_line(buf, you, 'QuillCancelled')
+end
+
+local function context_check(s, o)
+  local stats = o.status == 'done' and type(o.stats) == 'table' and o.stats or nil
+  local used = stats and tonumber(stats.promptEvalCount)
+  local endpoint = config.endpoint()
+  if not used or used <= 0 or not endpoint or endpoint.kind ~= 'ollama' or state.notices.context then
+    return
+  end
+  local function judge(size)
+    size = tonumber(size)
+    if size and size > 0 and used >= CONTEXT_SHARE * size then
+      context_note(s, used, size)
+    end
+  end
+  local num_ctx = type(config.get().options) == 'table' and tonumber(config.get().options.num_ctx) or nil
+  -- no context is smaller than 2048 tokens (or the configured num_ctx): below that, no question
+  if used < CONTEXT_SHARE * math.min(num_ctx or 2048, 2048) then
+    return
+  end
+  require('quill.backend').request('models/running', { endpoint = endpoint.name }, function(err, result)
+    local size = nil
+    for _, m in ipairs(not err and type(result) == 'table' and type(result.models) == 'table' and result.models or {}) do
+      if type(m) == 'table' and require('quill.commands').same_model(m.name, s.model) then
+        size = m.contextLength
+      end
+    end
+    judge(size or num_ctx)
+  end)
+end
+
 -- Thinking ------------------------------------------------------------------
 -- A "Thinking… N s" line while the model thinks (the text itself is not shown while it streams);
 -- once the turn ends, the text goes under that line as a `> ` quote in a closed fold.
@@ -616,6 +669,7 @@ local function finish(s, o)
     api.nvim_win_set_cursor(win, { w.row + 1, w.col })
   end
   place_thinking(s, buf, win)
+  context_check(s, o)
   -- A model Ollama does not have: offer to pull it, and send the prompt (given back above) again.
   local endpoint = config.endpoint()
   if o.status == 'error' and o.error_kind == 'model_not_found' and endpoint and endpoint.kind == 'ollama' then

@@ -348,3 +348,33 @@ TEST(ShapeVersion, AVersionThatIsNoStringIsAProblem) {
 
 }  // namespace
 }  // namespace quill
+
+namespace quill {
+namespace {
+
+TEST(ShapePs, RunningModelsWithTheirContextAndOddEntriesLeftOut) {
+  std::string problem;
+  const auto shaped = ollama::shape_ps(
+      json::parse(R"({"models":[
+        {"name":"qwen3:8b","model":"qwen3:8b","size_vram":5,"expires_at":"2026-08-20T14:08:11Z",
+         "context_length":8192},
+        {"name":5},
+        {"name":"old:1b"},
+        {"name":"neg:1b","context_length":-3},
+        {"name":"bad:1b","context_length":"4096"}]})"),
+      &problem);
+  ASSERT_TRUE(shaped.has_value()) << problem;
+  const json& models = (*shaped)["models"];
+  ASSERT_EQ(models.size(), 3u);
+  EXPECT_EQ(models[0], (json{{"name", "qwen3:8b"},
+                             {"contextLength", 8192},
+                             {"sizeVram", 5},
+                             {"expiresAt", "2026-08-20T14:08:11Z"}}));
+  EXPECT_EQ(models[1], (json{{"name", "old:1b"}}));  // older servers: no context_length
+  EXPECT_EQ(models[2], (json{{"name", "neg:1b"}}));  // a nonsense length is not a length
+  EXPECT_FALSE(ollama::shape_ps(json::parse(R"({"models":{}})"), &problem).has_value());
+  EXPECT_NE(problem.find("models"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace quill

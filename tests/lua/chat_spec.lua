@@ -339,7 +339,8 @@ describe('chat buffer', function()
           return true
         end
       end
-    end)()]], 2000)
+      return false
+    end)() == true]], 2000)
     child.lua([[require('quill.chat').state().turn.start_ns = vim.loop.hrtime()]])
     child.lua([[tok('chat-1', 'a', 'b', 'c')]])
     local first = virt_text(child, 4)
@@ -350,7 +351,8 @@ describe('chat buffer', function()
       for _, x in ipairs(m) do
         if x[4].virt_text and x[4].virt_text[1][1]:find('3 tokens, [%d.]+ tok/s') then return true end
       end
-    end)()]], 2000)
+      return false
+    end)() == true]], 2000)
     h.matches('^%S+ llama3%.2: .*|QuillSpinner$', first, 'right after the tokens the header still shows the spinner')
     eq(true, child.lua([[return require('quill.chat').state().turn.timer ~= nil]]))
     local timer_closed = child.lua([[

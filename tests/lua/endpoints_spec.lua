@@ -124,3 +124,45 @@ describe('endpoints', function()
     ok(not msg:find('ollama pull', 1, true), 'no Ollama advice for an OpenAI-compatible server')
   end)
 end)
+
+describe('context', function()
+  it('says once when a turn fills the running context, above the next ## You', function()
+    local url = e2e.start_fake()
+    -- the fake's answers take 26 prompt tokens; its /api/ps reports num_ctx as the running size
+    local child = e2e.child(url, { model = 'text?tokens=3', options = { num_ctx = 28 } })
+    child.cmd('QuillChat one')
+    wait_idle(child)
+    child.wait([[(function()
+      for _, l in ipairs(chat_lines()) do if l:find('^%[context: ') then return true end end
+      return false
+    end)() == true]], 5000)
+    local lines = child.lua('return chat_lines()')
+    local at
+    for i, l in ipairs(lines) do
+      if l:find('^%[context: ') then
+        at = i
+      end
+    end
+    ok(at, table.concat(lines, "\n"))
+    h.matches("fills 92%% of the model.s 28 tokens", lines[at])
+    eq('## You', lines[at + 2])
+    child.cmd('QuillChat two')
+    wait_idle(child)
+    local count = 0
+    for _, l in ipairs(child.lua('return chat_lines()')) do
+      count = count + (l:find('^%[context: ') and 1 or 0)
+    end
+    eq(1, count, 'once per conversation')
+  end)
+
+  it('says nothing while the context has room', function()
+    local url = e2e.start_fake()
+    local child = e2e.child(url, { model = 'text?tokens=3' }) -- 26 of 4096
+    child.cmd('QuillChat one')
+    wait_idle(child)
+    vim.wait(300)
+    for _, l in ipairs(child.lua('return chat_lines()')) do
+      ok(not l:find('[context:', 1, true), l)
+    end
+  end)
+end)

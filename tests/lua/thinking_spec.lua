@@ -64,7 +64,8 @@ describe('thinking', function()
     -- while it thinks: a live line, and the spinner says so
     child.wait([[(function()
       for _, l in ipairs(chat_lines()) do if l:match('^Thinking… %d+ s$') then return true end end
-    end)()]], 5000)
+      return false
+    end)() == true]], 5000)
     wait_idle(child)
     check_chat(child, expected())
   end)

@@ -34,6 +34,8 @@ ChatService::ChatService(uv_loop_t* loop, rpc::Peer& peer, TokenCoalescer& token
                   [this](const json& params, rpc::Responder r) { list_models(params, r); });
   peer.on_request("models/show",
                   [this](const json& params, rpc::Responder r) { show_model(params, r); });
+  peer.on_request("models/running",
+                  [this](const json& params, rpc::Responder r) { running_models(params, r); });
   peer.on_request("models/pull",
                   [this](const json& params, rpc::Responder r) { pull_model(params, r); });
   peer.on_request("provider/version",
@@ -230,6 +232,18 @@ void ChatService::provider_version(const json& params, rpc::Responder responder)
             [host](const json& version, std::string* problem) {
               return ollama::shape_version(host, version, problem);
             });
+}
+
+void ChatService::running_models(const json& params, rpc::Responder responder) {
+  const provider::ProviderSettings* endpoint = endpoint_for(params, responder);
+  if (endpoint == nullptr) return;
+  if (endpoint->kind != provider::Kind::Ollama) {
+    responder.fail(
+        provider_error(provider::config("models/running: endpoint '" + endpoint->name +
+                                        "' is OpenAI-compatible (/api/ps is Ollama's)")));
+    return;
+  }
+  call_json(*endpoint, "GET", "/api/ps", "", "", std::move(responder), ollama::shape_ps);
 }
 
 void ChatService::pull_model(const json& params, rpc::Responder responder) {

@@ -44,6 +44,8 @@ class ChatService {
   void list_models(const rpc::json& params, rpc::Responder responder);
   void show_model(const rpc::json& params, rpc::Responder responder);
   void provider_version(const rpc::json& params, rpc::Responder responder);
+  // GET /api/ps: the models Ollama has loaded, with their running context length.
+  void running_models(const rpc::json& params, rpc::Responder responder);
   // POST /api/pull with models/pullProgress notifications; Ollama endpoints only.
   void pull_model(const rpc::json& params, rpc::Responder responder);
   // The endpoint `params.endpoint` names (the default when absent); nullptr after answering

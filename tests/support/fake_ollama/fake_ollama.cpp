@@ -309,6 +309,7 @@ std::unique_ptr<Responder> FakeOllama::route(const HttpRequest& request) {
   if (path == "/api/tags" && get) return reply(request, 200, tags_);
   if (path == "/api/version" && get)
     return reply(request, 200, R"({"version":")" + std::string(kVersion) + R"("})");
+  if (path == "/api/ps" && get) return reply(request, 200, running_models());
   if (path == "/" && get)
     return reply(request, 200, "Ollama is running", "text/plain; charset=utf-8");
   if (path == "/_fake/stats" && get) return reply(request, 200, stats_.to_json().dump());
@@ -381,6 +382,31 @@ std::string FakeOllama::openai_models() const {
   ordered_json out;
   out["object"] = "list";
   out["data"] = std::move(data);
+  return out.dump();
+}
+
+std::string FakeOllama::running_models() const {
+  // The last chatted model is loaded, with the context Ollama gave its runner: 4096 tokens, or
+  // the request's options.num_ctx.
+  ordered_json models = json::array();
+  const json& last = stats_.last_request;
+  if (last.is_object() && last.contains("model") && last["model"].is_string()) {
+    std::int64_t context = 4096;
+    if (last.contains("options") && last["options"].is_object() &&
+        last["options"].contains("num_ctx") && last["options"]["num_ctx"].is_number_integer())
+      context = last["options"]["num_ctx"].get<std::int64_t>();
+    ordered_json m;
+    m["name"] = last["model"];
+    m["model"] = last["model"];
+    m["size"] = 3338801804;
+    m["digest"] = "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72";
+    m["expires_at"] = "2026-08-20T14:08:11.52781Z";
+    m["size_vram"] = 3338801804;
+    m["context_length"] = context;
+    models.push_back(std::move(m));
+  }
+  ordered_json out;
+  out["models"] = std::move(models);
   return out.dump();
 }
 

@@ -71,6 +71,7 @@ class FakeOllama {
   // `missing…` one); a model starting with `nosuch` gets Ollama's manifest error, `slowpull`
   // 200 ms between lines.
   std::unique_ptr<Responder> pull(const HttpRequest& request);
+  std::string running_models() const;  // /api/ps: the last chatted model, loaded
   std::unique_ptr<Responder> show(const HttpRequest& request);
   std::unique_ptr<Responder> reply(const HttpRequest& request, int status, std::string body,
                                    std::string content_type = "application/json; charset=utf-8");

@@ -87,4 +87,31 @@ std::optional<json> shape_version(const std::string& host, const json& version,
   return json{{"version", text.value_or("")}, {"host", host}};
 }
 
+std::optional<json> shape_ps(const json& ps, std::string* problem) {
+  util::JsonReader answer(ps);
+  const json* entries = answer.array("models");
+  if (!answer.ok()) {
+    *problem = answer.problem();
+    return std::nullopt;
+  }
+  json models = json::array();
+  for (std::size_t i = 0; entries != nullptr && i < entries->size(); ++i) {
+    util::JsonReader m((*entries)[i], "models[" + std::to_string(i) + "]");
+    const auto name = m.required_string("name");
+    const auto context = m.integer("context_length");
+    const auto vram = m.count("size_vram");
+    const auto expires = m.string("expires_at");
+    if (!m.ok()) {
+      QLOG(Warn) << "/api/ps: an entry left out: " << m.problem();
+      continue;
+    }
+    json out = {{"name", *name}};
+    if (context && *context > 0) out["contextLength"] = *context;
+    if (vram) out["sizeVram"] = *vram;
+    if (expires) out["expiresAt"] = *expires;
+    models.push_back(std::move(out));
+  }
+  return json{{"models", std::move(models)}};
+}
+
 }  // namespace quill::ollama
