@@ -597,6 +597,10 @@ local function end_mark(o)
     local note = o.note or (o.reason == 'limit' and 'the answer reached its size limit' or 'too many rounds of tool calls')
     return '[stopped: ' .. note:gsub('%s*\n%s*', ' ') .. ']', 'QuillCancelled'
   end
+  -- what the backend did on the way (asked again without tools, …)
+  if o.note then
+    return '[note: ' .. o.note:gsub('%s*\n%s*', ' ') .. ']', 'QuillTool'
+  end
   return nil
 end
 

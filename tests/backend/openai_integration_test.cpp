@@ -3,10 +3,15 @@
 // stream cut short, the API key from the environment, one retry without tools, endpoints
 // switched live with settings/update, and cancel closing the connection.
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <thread>
 
 #include "backend_process.hpp"
 #include "fake_ollama_process.hpp"
@@ -291,6 +296,60 @@ TEST_F(OpenAIIntegrationTest, CancelClosesTheConnection) {
   EXPECT_EQ(t.response["result"]["doneReason"], "cancelled");
   const json stats = fake_.wait_stats([](const json& s) { return s["aborted"] == 1; });
   EXPECT_EQ(stats["aborted"], 1);
+}
+
+// A loopback port that answers every connection with plain-text HTTP at once: what a TLS client
+// meets at a port that does not speak TLS (the handshake fails as with an untrusted certificate).
+class PlainTextPort {
+ public:
+  PlainTextPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_, 4) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "no loopback port";
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int client = ::accept(fd_, nullptr, nullptr);
+        if (client < 0) return;  // closed
+        const char reply[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+        (void)!::write(client, reply, sizeof reply - 1);
+        ::close(client);
+      }
+    });
+  }
+  ~PlainTextPort() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    if (thread_.joinable()) thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(OpenAIIntegrationTest, ATlsFailureIsKindTlsNamingTheHost) {
+  PlainTextPort plain;
+  json settings = endpoints();
+  const std::string url = "https://127.0.0.1:" + std::to_string(plain.port()) + "/v1";
+  settings["endpoints"]["local"]["url"] = url;
+  initialize(settings);
+  send(2, "text");
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_EQ(t.response["error"]["data"]["kind"], "tls") << t.response;
+  const std::string message = t.response["error"]["message"];
+  EXPECT_NE(message.find("TLS with " + url + " failed"), std::string::npos) << message;
+  EXPECT_NE(message.find("certificate"), std::string::npos) << message;
 }
 
 // ---- a hostile server or environment ------------------------------------------------------------

@@ -166,3 +166,23 @@ describe('context', function()
     end
   end)
 end)
+
+describe('a server that refuses tools', function()
+  it('is asked again without them, and the chat says so under the answer', function()
+    local url = e2e.start_fake()
+    local child = e2e.child(url, {
+      endpoints = { v1 = { kind = 'openai', url = url .. '/v1' } },
+      endpoint = 'v1',
+      model = 'notools-model',
+    })
+    child.cmd('QuillChat hi')
+    wait_idle(child)
+    local found
+    for _, l in ipairs(child.lua('return chat_lines()')) do
+      found = found or l:match('^%[note: the server refused the request with tools %(notools%-model does not support tools%); asked again without them%]$')
+    end
+    ok(found, table.concat(child.lua('return chat_lines()'), '\n'))
+    eq(nil, e2e.fake_stats(url).last_request.tools)
+    eq(2, e2e.fake_stats(url).requests)
+  end)
+end)
