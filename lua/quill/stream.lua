@@ -143,6 +143,14 @@ local function on_thinking(params)
   end
 end
 
+-- params = {chatId, stage}: "responding" once the server's first byte came.
+local function on_progress(params)
+  local s = type(params) == 'table' and sessions[params.chatId] or nil
+  if s and params.stage == 'responding' then
+    s.responding = true
+  end
+end
+
 -- params = {chatId, call, status, message?}: the session renders it.
 local function on_tool_call(params)
   if type(params) ~= 'table' then
@@ -163,12 +171,14 @@ function M.ensure_handler()
   backend.on_notification('chat/token', on_token)
   backend.on_notification('chat/toolCall', on_tool_call)
   backend.on_notification('chat/thinking', on_thinking)
+  backend.on_notification('chat/progress', on_progress)
   require('quill.tools').register()
 end
 
 -- Exposed for tests and the benchmark.
 M._on_token = on_token
 M._on_thinking = on_thinking
+M._on_progress = on_progress
 
 -- Events ---------------------------------------------------------------------
 
@@ -224,8 +234,12 @@ function M.spinner_text(s, frame)
   if not s.first_ns then
     -- a model loading, or one thinking first, can take a while: show that time passes
     local waited = math.floor((uv.hrtime() - s.start_ns) / 1e9)
-    return string.format('%s %s: %s%s', icon, label, s.thinking_ns and 'thinking' or 'waiting for the first token',
-      waited >= 1 and string.format(' · %d s', waited) or '')
+    if waited < 1 then
+      return string.format('%s %s: waiting for the first token', icon, label)
+    end
+    -- before the server's first byte the model is (usually) being loaded
+    local what = s.thinking_ns and 'thinking' or (s.responding and 'waiting for the first token') or 'loading…'
+    return string.format('%s %s: %s · %d s', icon, label, what, waited)
   end
   return string.format('%s %s: %d tokens, %.1f tok/s', icon, label, s.deltas, M.rate(s))
 end

@@ -132,16 +132,23 @@ TEST(ProtocolExamplesTest, ChatAndModelMessagesMatchTheExamples) {
   const int id = send["id"].get<int>();
   std::optional<json> token;
   std::optional<json> thinking;
+  std::optional<json> progress;
   std::optional<json> reply;
   while (!reply) {
     auto m = backend.read_message();
     ASSERT_TRUE(m.has_value());
+    if (m->value("method", "") == "chat/progress" && !progress) {
+      progress = m;
+      EXPECT_FALSE(token.has_value()) << "chat/progress comes before the first token";
+    }
     if (m->value("method", "") == "chat/token" && !token) token = m;
     if (m->value("method", "") == "chat/thinking" && !thinking) thinking = m;
     if (m->contains("id") && (*m)["id"] == id) reply = m;
   }
   ASSERT_TRUE(token.has_value());
   expect_shape("chat.token.notification.json", *token);
+  ASSERT_TRUE(progress.has_value());
+  expect_shape("chat.progress.notification.json", *progress);
   ASSERT_TRUE(thinking.has_value());  // the example asks for streamThinking
   expect_shape("chat.thinking.notification.json", *thinking);
   expect_shape("chat.send.response.json", *reply);

@@ -330,17 +330,20 @@ describe('chat buffer', function()
     child.lua('vim.o.columns = 200') -- a chat wide enough for the whole stats line
     child.cmd('QuillChat q')
     h.matches('^%S+ llama3%.2: waiting for the first token|QuillSpinner$', virt_text(child, 4))
-    -- a slow start (a model loading) shows the seconds passing
+    -- a slow start shows the seconds passing: loading until the server's first byte, then waiting
     child.lua([[require('quill.chat').state().turn.start_ns = vim.loop.hrtime() - 12.4e9]])
-    child.wait([[(function()
-      local ns = require('quill.stream').ns
-      for _, x in ipairs(vim.api.nvim_buf_get_extmarks(0, ns, { 4, 0 }, { 4, -1 }, { details = true })) do
-        if x[4].virt_text and x[4].virt_text[1][1]:find('waiting for the first token · 12 s', 1, true) then
-          return true
+    local function shows(text)
+      child.wait(([[(function()
+        local ns = require('quill.stream').ns
+        for _, x in ipairs(vim.api.nvim_buf_get_extmarks(0, ns, { 4, 0 }, { 4, -1 }, { details = true })) do
+          if x[4].virt_text and x[4].virt_text[1][1]:find(%q, 1, true) then return true end
         end
-      end
-      return false
-    end)() == true]], 2000)
+        return false
+      end)() == true]]):format(text), 2000)
+    end
+    shows('llama3.2: loading… · 12 s')
+    child.lua([[require('quill.stream')._on_progress({ chatId = 'chat-1', stage = 'responding' })]])
+    shows('llama3.2: waiting for the first token · 12 s')
     child.lua([[require('quill.chat').state().turn.start_ns = vim.loop.hrtime()]])
     child.lua([[tok('chat-1', 'a', 'b', 'c')]])
     local first = virt_text(child, 4)

@@ -231,6 +231,12 @@ void ChatTurn::cancel() {
 }
 
 bool ChatTurn::on_data(long status, std::string_view bytes) {
+  if (status == 200 && !responding_) {
+    // The first byte: the model is loaded and the server answers (the editor stops saying
+    // "loading"). Before any token of this data, which waits for the coalescer's check.
+    responding_ = true;
+    peer_.notify("chat/progress", {{"chatId", params_.chat_id}, {"stage", "responding"}});
+  }
   if (status != 200) {
     // An error status: the body is the server's {"error": …}, collected for the message.
     if (error_body_.size() < 64 * 1024) error_body_.append(bytes);

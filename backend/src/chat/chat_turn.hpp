@@ -125,6 +125,7 @@ class ChatTurn {
   std::optional<std::string> limit_note_;    // set when the answer or thinking hit the limit
   std::optional<std::string> note_;          // said with the answer (tools dropped)
   bool tools_retried_ = false;
+  bool responding_ = false;  // chat/progress "responding" was sent (once per turn)
   provider::ChatStats totals_;
   int rounds_with_tools_ = 0;
   std::vector<provider::ToolCall> calls_;  // the calls of the round being carried out
