@@ -157,7 +157,7 @@ local function string_map(v)
   end
 end
 
-local ENDPOINT_KEYS = { 'kind', 'url', 'headers', 'api_key_env', 'tools', 'model' }
+local ENDPOINT_KEYS = { 'kind', 'url', 'headers', 'api_key_env', 'tools', 'model', 'options' }
 
 local function endpoint_problem(name, e)
   if type(name) ~= 'string' or not name:match('^[%w_.-]+$') or #name > 64 then
@@ -192,6 +192,9 @@ local function endpoint_problem(name, e)
   end
   if e.tools ~= nil and e.tools ~= 'auto' and type(e.tools) ~= 'boolean' then
     return 'entry ' .. at .. ": tools must be 'auto', true or false (got " .. show(e.tools) .. ')'
+  end
+  if e.options ~= nil and type(e.options) ~= 'table' then
+    return 'entry ' .. at .. ': options must be a table (got ' .. show(e.options) .. ')'
   end
   if e.model ~= nil and (type(e.model) ~= 'string' or e.model == '') then
     return 'entry ' .. at .. ': model must be a non-empty string (got ' .. show(e.model) .. ')'
@@ -375,7 +378,8 @@ function M.endpoint(name, cfg)
   name = name or cfg.endpoint or 'ollama'
   local e = cfg.endpoints[name]
   if e then
-    return { name = name, kind = e.kind, url = e.url, tools = e.tools == nil and 'auto' or e.tools, model = e.model }
+    return { name = name, kind = e.kind, url = e.url, tools = e.tools == nil and 'auto' or e.tools, model = e.model,
+      options = e.options }
   end
   if name == 'ollama' then
     return { name = 'ollama', kind = 'ollama', url = cfg.host, tools = 'auto' }

@@ -49,8 +49,10 @@ function M.progress_text(p, state)
 end
 
 local function echo(text)
-  -- one line, not kept in :messages: it is replaced by the next
-  vim.api.nvim_echo({ { text:sub(1, math.max(10, vim.o.columns - 12)) } }, false, {})
+  -- one line (a control character from the server would make it several and ask for Enter), not
+  -- kept in :messages: it is replaced by the next
+  text = text:gsub('%c', ' ')
+  vim.api.nvim_echo({ { vim.fn.strcharpart(text, 0, math.max(10, vim.o.columns - 12)) } }, false, {})
 end
 
 local function on_progress(params)

@@ -356,8 +356,11 @@ function M.params(chat_id, messages, tools, stream_thinking)
     params.tools = cfg.tools.offer or true
     params.maxRounds = cfg.tools.max_rounds
   end
-  if next(cfg.options) then
-    params.options = cfg.options
+  -- an endpoint's own options; the global ones are Ollama's (num_ctx means nothing to others)
+  local endpoint = config.endpoint()
+  local options = endpoint and endpoint.options or ((not endpoint or endpoint.kind == 'ollama') and cfg.options) or {}
+  if next(options) then
+    params.options = options
   end
   if cfg.system_prompt then
     params.system = cfg.system_prompt

@@ -120,3 +120,28 @@ TEST_F(PullIntegrationTest, BadParamsAndOpenAIEndpointsAreRefused) {
 
 }  // namespace
 }  // namespace quill::test
+
+namespace quill::test {
+namespace {
+
+TEST_F(PullIntegrationTest, ShutdownAnswersARunningPullAsCancelledFirst) {
+  backend_.request(2, "models/pull", {{"model", "slowpull-model"}});
+  for (;;) {  // the pull is under way
+    auto m = backend_.read_message(5s);
+    ASSERT_TRUE(m.has_value());
+    if (m->value("method", "") == "models/pullProgress") break;
+  }
+  backend_.request(3, "shutdown");
+  std::optional<json> pull;
+  for (;;) {
+    auto m = backend_.read_message(5s);
+    ASSERT_TRUE(m.has_value()) << "no answer to shutdown";
+    if (m->contains("id") && (*m)["id"] == 2) pull = m;
+    if (m->contains("id") && (*m)["id"] == 3) break;
+  }
+  ASSERT_TRUE(pull.has_value()) << "the pull was not answered before shutdown";
+  EXPECT_EQ((*pull)["error"]["code"], rpc::code::kRequestCancelled);
+}
+
+}  // namespace
+}  // namespace quill::test

@@ -37,6 +37,16 @@ describe('endpoints', function()
     eq('m', cfg.model, "the endpoint's own model")
     eq({ 'ollama', 'x' }, config.endpoint_names())
     eq({ name = 'x', kind = 'openai', url = 'http://h/v1', tools = 'auto', model = 'm' }, config.endpoint())
+    refused({ endpoints = { x = { kind = 'openai', url = 'http://h', options = 5 } } }, 'options must be a table')
+    -- the global options are Ollama's; an OpenAI-compatible endpoint sends only its own
+    local stream = require('quill.stream')
+    config.setup({ options = { num_ctx = 8192 }, endpoints = { x = { kind = 'openai', url = 'http://h/v1' },
+      y = { kind = 'openai', url = 'http://h/v1', options = { temperature = 0.1 } } }, endpoint = 'x' })
+    eq(nil, stream.params('c', {}, false).options)
+    config.get().endpoint = 'y'
+    eq({ temperature = 0.1 }, stream.params('c', {}, false).options)
+    config.get().endpoint = 'ollama'
+    eq({ num_ctx = 8192 }, stream.params('c', {}, false).options)
     config.setup({})
   end)
 

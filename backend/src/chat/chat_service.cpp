@@ -59,18 +59,12 @@ void ChatService::cancel_all() {
   for (const auto& id : ids) {
     if (auto it = turns_.find(id); it != turns_.end()) it->second->cancel();
   }
-  std::vector<std::uint64_t> call_ids;
-  for (const auto& [id, call] : calls_)
-    call_ids.push_back(id);
-  for (auto id : call_ids) {
-    if (auto it = calls_.find(id); it != calls_.end()) it->second->abort();
-  }
-  std::vector<std::uint64_t> pull_ids;
-  for (const auto& [id, pull] : pulls_)
-    pull_ids.push_back(id);
-  for (auto id : pull_ids) {
-    if (auto it = pulls_.find(id); it != pulls_.end()) it->second->abort();
-  }
+  // models/* and pulls answer -32800 through their own cancel path (abort, retire, answer).
+  std::vector<rpc::Responder> waiting;
+  for (const auto& [id, responder] : responders_)
+    waiting.push_back(responder);
+  for (const auto& responder : waiting)
+    responder.cancel_token().cancel();
 }
 
 const provider::ProviderSettings* ChatService::endpoint_for(const json& params,
@@ -159,6 +153,7 @@ void ChatService::call_json(const provider::ProviderSettings& endpoint, const st
           responder.fail({rpc::code::kInternalError,
                           "internal error in " + responder.method() + ": " + e.what(), nullptr});
         }
+        responders_.erase(id);
         if (auto it = calls_.find(id); it != calls_.end()) {
           retired_calls_.push_back(std::move(it->second));
           calls_.erase(it);
@@ -167,9 +162,11 @@ void ChatService::call_json(const provider::ProviderSettings& endpoint, const st
       });
   provider::JsonCall* raw = call.get();
   calls_.emplace(id, std::move(call));
+  responders_.emplace(id, responder);
   responder.cancel_token().on_cancel([this, id, responder] {
     const auto it = calls_.find(id);
     if (it == calls_.end()) return;
+    responders_.erase(id);
     it->second->abort();
     retired_calls_.push_back(std::move(it->second));
     calls_.erase(it);
@@ -179,6 +176,7 @@ void ChatService::call_json(const provider::ProviderSettings& endpoint, const st
   if (!raw->start()) {
     responder.fail({rpc::code::kInternalError, "could not start an HTTP transfer", nullptr});
     calls_.erase(id);
+    responders_.erase(id);
   }
 }
 
@@ -274,6 +272,7 @@ void ChatService::pull_model(const json& params, rpc::Responder responder) {
   request->idle_timeout = std::chrono::milliseconds(0);  // verifying a layer is silent for minutes
   const std::uint64_t id = next_call_++;
   auto retire = [this, id] {
+    responders_.erase(id);
     if (auto it = pulls_.find(id); it != pulls_.end()) {
       retired_pulls_.push_back(std::move(it->second));
       pulls_.erase(it);
@@ -293,6 +292,7 @@ void ChatService::pull_model(const json& params, rpc::Responder responder) {
       });
   ollama::PullCall* raw = pull.get();
   pulls_.emplace(id, std::move(pull));
+  responders_.emplace(id, responder);
   responder.cancel_token().on_cancel([this, id, responder, retire] {
     const auto it = pulls_.find(id);
     if (it == pulls_.end()) return;
@@ -303,6 +303,7 @@ void ChatService::pull_model(const json& params, rpc::Responder responder) {
   if (!raw->start()) {
     responder.fail({rpc::code::kInternalError, "could not start an HTTP transfer", nullptr});
     pulls_.erase(id);
+    responders_.erase(id);
   }
 }
 

@@ -73,6 +73,8 @@ class ChatService {
   std::vector<std::unique_ptr<ChatTurn>> retired_turns_;
   std::vector<std::unique_ptr<provider::JsonCall>> retired_calls_;
   std::map<std::uint64_t, std::unique_ptr<ollama::PullCall>> pulls_;
+  // The requests of calls_ and pulls_ not answered yet, by the same ids: cancel_all answers them.
+  std::map<std::uint64_t, rpc::Responder> responders_;
   std::vector<std::unique_ptr<ollama::PullCall>> retired_pulls_;
   uv::UvHandle<uv_timer_t> reaper_;
 };

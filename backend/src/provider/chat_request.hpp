@@ -25,7 +25,7 @@ struct ChatRequest {
 struct ToolCall {
   std::string name;
   // Exactly what the model sent (any JSON: tools check it). When the model's argument text was
-  // not JSON, that text as a JSON string, and `problem` says so: the call is answered, not run.
+  // not JSON, {} and `problem` says so, quoting the text: the call is answered, not run.
   json arguments = json::object();
   std::optional<std::string> id;
   std::optional<std::string> problem;

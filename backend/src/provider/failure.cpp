@@ -6,10 +6,7 @@
 #include "util/utf8.hpp"
 
 namespace quill::provider {
-namespace {
 
-// Text the server chose (a body, a header), made fit for a message: valid UTF-8, at most `max`
-// bytes, no trailing blanks.
 std::string server_text(std::string_view text, std::size_t max) {
   std::string out;
   util::assign_valid_utf8(out, text.substr(0, max));
@@ -18,6 +15,8 @@ std::string server_text(std::string_view text, std::size_t max) {
     out.pop_back();
   return out;
 }
+
+namespace {
 
 std::string server(Kind kind) {
   return kind == Kind::Ollama ? "Ollama" : "the server";
@@ -50,6 +49,7 @@ ProviderFailure timed_out(Kind kind, std::chrono::milliseconds after) {
 }
 
 ProviderFailure interrupted(std::string detail) {
+  detail = server_text(detail, 1000);  // the server's words: a message, not a payload
   return {"stream_interrupted", detail.empty() ? "stream interrupted" : detail, detail};
 }
 

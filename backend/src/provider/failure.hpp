@@ -37,6 +37,10 @@ ProviderFailure config(std::string message);
 // The failure for a transfer that did not complete (anything but Complete and Aborted).
 ProviderFailure transfer_failure(Kind kind, const http::HttpResult& result, std::string_view host);
 
+// Text the server chose (a body, a header, an error line), made fit for a message: valid UTF-8,
+// at most `max` bytes (cut on a code point), no trailing blanks.
+std::string server_text(std::string_view text, std::size_t max);
+
 // The server's error text from a body ({"error": "..."}, {"error": {"message": "..."}}), or the
 // body itself (trimmed, shortened, made valid UTF-8: it goes into a JSON-RPC message).
 std::string error_text(std::string_view body);

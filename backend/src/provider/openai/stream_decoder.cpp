@@ -13,6 +13,9 @@ using simdjson::ondemand::value;
 
 // What a fragment costs beyond its text: a hostile server may send endless empty fragments.
 constexpr std::size_t kFragmentOverhead = 16;
+// Calls of one round being assembled; far beyond what a turn runs (32), and bounded before the
+// turn's byte limit sees the event.
+constexpr std::size_t kMaxPendingCalls = 4096;
 
 bool is_null(value& v) {
   bool null = false;
@@ -225,6 +228,8 @@ std::optional<std::string> StreamDecoder::decode_call(object call) {
   // A fragment with a new id at a known index is a new call (servers that number every call 0).
   if (known == by_index_.end() ||
       (!id.empty() && !calls_[known->second].id.empty() && id != calls_[known->second].id)) {
+    if (calls_.size() >= kMaxPendingCalls)
+      return "more than " + std::to_string(kMaxPendingCalls) + " tool calls in one round";
     calls_.push_back({at, std::move(id), std::move(name), std::move(arguments)});
     by_index_[at] = calls_.size() - 1;
     return std::nullopt;
@@ -257,8 +262,8 @@ void StreamDecoder::complete() {
         std::string shown;
         util::assign_valid_utf8(shown, std::string_view(pending.arguments).substr(0, 200));
         shown.resize(util::utf8_prefix(shown, 200));
+        // The protocol's arguments stay an object; the text is in the problem the model reads.
         call.problem = "the arguments are not valid JSON: " + shown;
-        call.arguments = shown;
       } else {
         call.arguments = std::move(parsed);
       }
