@@ -195,13 +195,6 @@ TEST(BackendProcessTest, InvalidUtf8IsAParseErrorToTheRequestsId) {
   EXPECT_EQ((*reply)["error"]["code"], -32700);
 }
 
-std::string url_encode(const std::string& s) {
-  char* out = curl_easy_escape(nullptr, s.data(), static_cast<int>(s.size()));
-  std::string encoded(out);
-  curl_free(out);
-  return encoded;
-}
-
 // A tool call whose arguments nest `depth` deep (an object of arrays), for the fake's `tools`.
 json deep_call(std::size_t depth) {
   json arguments = json::array();

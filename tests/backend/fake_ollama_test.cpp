@@ -29,7 +29,11 @@
 #include <thread>
 #include <vector>
 
+#include "fake_ollama_process.hpp"
+
 namespace {
+
+using quill::test::url_encode;
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -964,22 +968,6 @@ const json kReadFileTool = {{"type", "function"},
                                 {"required", json::array({"path"})}}}}}};
 
 // Every byte but [A-Za-z0-9] as %XX, for JSON in a model string.
-std::string url_encode(const std::string& text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) != 0) {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 0xF];
-    }
-  }
-  return out;
-}
-
 json user_message(const std::string& text = "what is in README.md?") {
   return {{"role", "user"}, {"content", text}};
 }

@@ -19,13 +19,6 @@
 namespace quill::test {
 namespace {
 
-std::string url_encode(const std::string& s) {
-  char* out = curl_easy_escape(nullptr, s.data(), static_cast<int>(s.size()));
-  std::string encoded(out);
-  curl_free(out);
-  return encoded;
-}
-
 struct Turn {
   std::string text;
   std::vector<json> tool_notes;

@@ -12,13 +12,6 @@
 namespace quill::test {
 namespace {
 
-std::string url_encode(const std::string& s) {
-  char* out = curl_easy_escape(nullptr, s.data(), static_cast<int>(s.size()));
-  std::string encoded(out);
-  curl_free(out);
-  return encoded;
-}
-
 std::string tools_model(const json& calls, const std::string& extra = "") {
   return "tools?calls=" + url_encode(calls.dump()) + "&then=" + url_encode("All done.") + extra;
 }

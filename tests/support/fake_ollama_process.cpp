@@ -13,6 +13,13 @@
 
 namespace quill::test {
 
+std::string url_encode(const std::string& text) {
+  char* out = curl_easy_escape(nullptr, text.data(), static_cast<int>(text.size()));
+  std::string encoded(out);
+  curl_free(out);
+  return encoded;
+}
+
 FakeOllamaProcess::FakeOllamaProcess(std::vector<std::string> args) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");

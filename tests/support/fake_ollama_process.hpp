@@ -10,6 +10,9 @@
 
 namespace quill::test {
 
+// A scenario parameter value (calls=<JSON>, then=<text>), percent-encoded for the model name.
+std::string url_encode(const std::string& text);
+
 class FakeOllamaProcess {
  public:
   explicit FakeOllamaProcess(std::vector<std::string> args = {});
