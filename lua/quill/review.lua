@@ -8,6 +8,7 @@
 -- is shown as it is: wrapped, whitespace visible, invisible and bidirectional
 -- characters spelled out and flagged, lines wider than the window flagged.
 local config = require('quill.config')
+local interrupt = require('quill.interrupt')
 local utf8 = require('quill.utf8')
 
 local M = {}
@@ -254,6 +255,22 @@ local function close_prompt(p)
 end
 
 -- Settle prompt `p` with `choice` ('accept', 'reject', 'all', 'cancel'), once.
+local on_key
+
+-- A <C-c> Neovim turned into an interrupt skipped the window's mapping (interrupt.lua).
+local function watch_interrupts(on)
+  if not on then
+    interrupt.unwatch('review')
+    return
+  end
+  interrupt.watch('review', function()
+    local p = prompts[1]
+    if p and p.win and api.nvim_get_current_win() == p.win then
+      on_key(p, '<C-c>')
+    end
+  end)
+end
+
 local function decide(p, choice)
   if p.decided then
     return
@@ -264,6 +281,9 @@ local function decide(p, choice)
       table.remove(prompts, i)
       break
     end
+  end
+  if #prompts == 0 then
+    watch_interrupts(false)
   end
   pcall(close_prompt, p)
   if choice == 'all' then
@@ -306,7 +326,7 @@ local function armed(p, since)
   return false
 end
 
-local function on_key(p, key)
+on_key = function(p, key)
   if p.decided then
     return
   end
@@ -495,6 +515,9 @@ function M.confirm(chat_id, title, lines, ctx, on_choice, opts)
     secret = secret,
   }
   table.insert(prompts, p)
+  if #prompts == 1 then
+    watch_interrupts(true)
+  end
   if ctx and ctx.on_cancel then
     ctx.on_cancel(function()
       decide(p, 'cancel')

@@ -3,6 +3,7 @@
 -- events, spinner and stats text. chat.lua and inline.lua own the rendering.
 local backend = require('quill.backend')
 local config = require('quill.config')
+local interrupt = require('quill.interrupt')
 local uv = vim.uv or vim.loop
 
 local M = {}
@@ -441,36 +442,25 @@ local function event_data(s, o)
   return data
 end
 
--- <C-c> typed while Neovim is busy (not waiting for a key) becomes an
--- interrupt and bypasses mappings; vim.on_key still sees it as "\3" (a mapped
--- <C-c> shows up as the mapping's Lua key instead). While answers stream, such
--- a raw <C-c> cancels those of the current buffer (chat: Normal and Insert
--- mode, inline: Normal mode, like the mappings). Only a first cancel is sent.
-local key_ns = api.nvim_create_namespace('quill_cancel_key')
-local key_watch = false
-
-local function on_key(key)
-  if key ~= '\3' then
-    return
-  end
-  local mode = api.nvim_get_mode().mode
-  vim.schedule(function()
-    local buf = api.nvim_get_current_buf()
-    for _, s in pairs(sessions) do
-      local modes = s.kind == 'chat' and 'ni' or 'n'
-      if s.bufnr == buf and not s.cancel_requested and modes:find(mode:sub(1, 1), 1, true) then
-        M.cancel(s)
-      end
+-- While answers stream, a <C-c> Neovim turned into an interrupt (see interrupt.lua) cancels
+-- those of the current buffer (chat: Normal and Insert mode, inline: Normal mode, like the
+-- mappings). Only a first cancel is sent.
+local function cancel_current(mode)
+  local buf = api.nvim_get_current_buf()
+  for _, s in pairs(sessions) do
+    local modes = s.kind == 'chat' and 'ni' or 'n'
+    if s.bufnr == buf and not s.cancel_requested and modes:find(mode:sub(1, 1), 1, true) then
+      M.cancel(s)
     end
-  end)
+  end
 end
 
 local function watch_keys()
   local key = config.get().keymaps.cancel
-  local want = next(sessions) ~= nil and type(key) == 'string' and key:lower() == '<c-c>'
-  if want ~= key_watch then
-    key_watch = want
-    vim.on_key(want and on_key or nil, key_ns)
+  if next(sessions) ~= nil and type(key) == 'string' and key:lower() == '<c-c>' then
+    interrupt.watch('stream', cancel_current)
+  else
+    interrupt.unwatch('stream')
   end
 end
 

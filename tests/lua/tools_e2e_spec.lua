@@ -289,6 +289,42 @@ describe('tools end to end', function()
     eq({ 'keep' }, child.lua('return lines(...)', { buf }))
   end)
 
+  -- A <C-c> that reaches Neovim while it is busy (a render, a backend message) is an interrupt:
+  -- Neovim hands it on as a bare key that skips the window's mapping (a loaded CI hit this).
+  -- Feeding it unmapped ('n') delivers it exactly so.
+  it('a <C-c> that skipped the mapping (typed while Neovim was busy) still cancels', function()
+    local child, _, root = setup(tools_model({ { name = 'edit_file',
+      arguments = { path = 'e.txt', old_text = 'keep', new_text = 'lost' } } }))
+    write_file(root .. '/e.txt', 'keep\n')
+    child.cmd('QuillChat edit')
+    child.wait('prompt_shown()', 5000)
+    child.cmd('QuillReview')
+    child.lua([[vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('<C-c>', true, false, true), 'nt', false)]])
+    wait_idle(child)
+    eq(false, child.lua('return prompt_shown()'))
+    local _, mark = e2e.answer_text(child.lua('return chat_lines()'), 7)
+    eq('[cancelled]', mark)
+    local buf = child.lua([[return require('quill.tools')._find_buffer(...)]], { root .. '/e.txt' })
+    eq({ 'keep' }, child.lua('return lines(...)', { buf }))
+  end)
+
+  it('a bare <C-c> outside the review leaves the turn alone', function()
+    local child, _, root = setup(tools_model({ { name = 'edit_file',
+      arguments = { path = 'e.txt', old_text = 'keep', new_text = 'lost' } } }))
+    write_file(root .. '/e.txt', 'keep\n')
+    child.cmd('QuillChat edit')
+    child.wait('prompt_shown()', 5000)
+    child.cmd('wincmd p') -- the window the user was in, neither the chat nor the review
+    eq(true, child.lua([[local cur = vim.api.nvim_get_current_win()
+      return cur ~= require('quill.chat').state().win and cur ~= require('quill.review').current_prompt().win]]))
+    child.lua([[vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('<C-c>', true, false, true), 'nt', false)]])
+    child.type('') -- the key and what it scheduled have run
+    child.lua('vim.wait(50)')
+    eq(true, child.lua('return prompt_shown()'))
+    answer(child, 'r')
+    wait_idle(child)
+  end)
+
   it('a model without tools gets none and the chat says so', function()
     local child, url = setup('notools-tiny')
     child.cmd('QuillChat hi')
