@@ -308,7 +308,9 @@ end
 -- again as one change, so a single `u` removes all of it and leaves the other
 -- edits alone (the text itself is unchanged: what is in the buffer between
 -- our marks, user edits inside it included).
-local function make_one_undo_step(w)
+-- `replaced`: for an answer in whole lines, the lines those took the place of ({} when they
+-- went in above a line), so that the step goes from them to the answer.
+local function make_one_undo_step(w, replaced)
   local sr, sc, er, ec = w:range()
   local text = api.nvim_buf_get_text(w.buf, sr, sc, er, ec, {})
   local _, _, ours = w:position()
@@ -316,9 +318,16 @@ local function make_one_undo_step(w)
     local win = api.nvim_get_current_win()
     local cursor = api.nvim_win_get_cursor(win)
     writer.prepare_undo(w, ours)
-    api.nvim_buf_set_text(w.buf, sr, sc, er, ec, { '' })
-    vim.cmd('let &g:undolevels = &g:undolevels')
-    api.nvim_buf_set_text(w.buf, sr, sc, sr, sc, text)
+    if replaced then
+      local answer = api.nvim_buf_get_lines(w.buf, sr, er + 1, false)
+      api.nvim_buf_set_lines(w.buf, sr, er + 1, false, replaced)
+      vim.cmd('let &g:undolevels = &g:undolevels')
+      api.nvim_buf_set_lines(w.buf, sr, sr + #replaced, false, answer)
+    else
+      api.nvim_buf_set_text(w.buf, sr, sc, er, ec, { '' })
+      vim.cmd('let &g:undolevels = &g:undolevels')
+      api.nvim_buf_set_text(w.buf, sr, sc, sr, sc, text)
+    end
     pcall(api.nvim_win_set_cursor, win, cursor)
   end)
   w.tick = api.nvim_buf_get_changedtick(w.buf)
@@ -334,6 +343,30 @@ local function joined_change(w, fn)
   w.tick = api.nvim_buf_get_changedtick(w.buf)
 end
 
+-- Write filtered answer text. An answer that began inside a line and turns out to have several
+-- lines moves, at its first newline, to lines of its own above that line.
+local function emit(s, out)
+  if out == '' then
+    return
+  end
+  s.wrote = true
+  if s.lift_at_newline then
+    local nl = out:find('\n', 1, true)
+    if not nl then
+      s.writer:write(out)
+      return
+    end
+    s.lift_at_newline = false
+    if nl > 1 then
+      s.writer:write(out:sub(1, nl - 1))
+    end
+    s.writer:move_to_line_above()
+    s.whole_lines, s.replaced = true, {}
+    out = out:sub(nl)
+  end
+  s.writer:write(out)
+end
+
 local function finish(s, o)
   stream.stop_timer(s.timer)
   s.timer = nil
@@ -342,13 +375,9 @@ local function finish(s, o)
   if not w:valid() then
     return
   end
-  local rest = s.filter:finish()
-  if rest ~= '' then
-    s.wrote = true
-    w:write(rest)
-  end
+  emit(s, s.filter:finish())
   if s.selection and not s.wrote then
-    -- nothing came: put the selected lines back
+    -- nothing came: put the replaced lines back (none when the answer was to go above a line)
     local row, _, ours = w:position()
     if ours then
       in_buf(w.buf, function()
@@ -359,7 +388,7 @@ local function finish(s, o)
         api.nvim_buf_set_lines(w.buf, row, row + 1, false, s.selection)
       end)
     end
-  elseif s.selection then
+  elseif s.whole_lines and s.wrote then
     -- an answer ending in a newline leaves the placeholder line empty: drop it
     local row, col = w:position()
     local line = api.nvim_buf_get_lines(w.buf, row, row + 1, false)[1]
@@ -373,7 +402,7 @@ local function finish(s, o)
   -- several): make it one, and the last, so `u` removes exactly the insertion.
   local _, _, ours = w:position()
   if s.wrote and (w.split or not ours) then
-    make_one_undo_step(w)
+    make_one_undo_step(w, s.whole_lines and (s.selection or s.replaced) or nil)
   end
   local chunks = { { ' ' .. stream.stats_text(s, o.stats), 'QuillStats' } }
   if o.status == 'cancelled' then
@@ -393,8 +422,10 @@ local function finish(s, o)
 end
 
 -- :[range]QuillInsert {instruction}. opts.range: { first, last } (1-based
--- lines) to replace; without it the answer goes in after the character under
--- the cursor, or at the start of the line when the cursor is in column 0.
+-- lines) to replace. Without it the answer goes in after the character under
+-- the cursor; with the cursor in column 0 of a non-empty line, as whole lines
+-- above that line (like :put!); on an empty line, in place of it. An answer of
+-- several lines that began inside a line moves above it (see emit).
 function M.insert(instruction, opts)
   opts = opts or {}
   if not instruction or vim.trim(instruction) == '' then
@@ -419,6 +450,7 @@ function M.insert(instruction, opts)
     vim.cmd('let &g:undolevels = &g:undolevels')
     api.nvim_buf_set_lines(buf, first, last, false, { '' })
     s.writer = writer.new(buf, first, 0, { undo = true, undo_started = true })
+    s.whole_lines = true
   else
     local cursor = api.nvim_win_get_cursor(0)
     local row, col = cursor[1] - 1, cursor[2]
@@ -430,14 +462,23 @@ function M.insert(instruction, opts)
       col = math.min(col + #char, #line)
     end
     prompt = M.build_prompt(buf, instruction, row, col, nil)
-    s.writer = writer.new(buf, row, col, { undo = true })
+    if line == '' then
+      -- the empty line is the answer's place
+      s.writer = writer.new(buf, row, 0, { undo = true })
+      s.whole_lines, s.replaced = true, { '' }
+    elseif col == 0 then
+      -- a line of its own above the cursor line; the insertion opens our undo block
+      vim.cmd('let &g:undolevels = &g:undolevels')
+      api.nvim_buf_set_lines(buf, row, row, false, { '' })
+      s.writer = writer.new(buf, row, 0, { undo = true, undo_started = true })
+      s.whole_lines, s.selection = true, {}
+    else
+      s.writer = writer.new(buf, row, col, { undo = true })
+      s.lift_at_newline = true
+    end
   end
   s.sink = function(text)
-    local out = s.filter:push(text)
-    if out ~= '' then
-      s.wrote = true
-      s.writer:write(out)
-    end
+    emit(s, s.filter:push(text))
   end
   s.on_done = function(o)
     finish(s, o)

@@ -126,6 +126,31 @@ function Writer:write(text)
   return true
 end
 
+-- Move the text written so far, still on one line, to a new line of its own above that line;
+-- writing goes on at its end. Joined to our undo block like a write.
+function Writer:move_to_line_above()
+  local buf = self.buf
+  local sr, sc, er, ec = self:range()
+  local _, _, ours = self:position()
+  local lines = api.nvim_buf_get_text(buf, sr, sc, er, ec, {}) -- a newline the user typed stays
+  local function move()
+    M.prepare_undo(self, ours)
+    api.nvim_buf_set_text(buf, sr, sc, er, ec, { '' })
+    vim.cmd('undojoin')
+    api.nvim_buf_set_lines(buf, sr, sr, false, lines)
+  end
+  if api.nvim_get_current_buf() == buf then
+    move()
+  else
+    api.nvim_buf_call(buf, move)
+  end
+  local last = sr + #lines - 1
+  api.nvim_buf_set_extmark(buf, ns, sr, 0, { id = self.start_mark, right_gravity = false })
+  api.nvim_buf_set_extmark(buf, ns, last, #lines[#lines], { id = self.end_mark, right_gravity = true })
+  self.row, self.col = last, #lines[#lines]
+  self.tick = api.nvim_buf_get_changedtick(buf)
+end
+
 -- (start_row, start_col, end_row, end_col) of the text written so far.
 function Writer:range()
   local s = api.nvim_buf_get_extmark_by_id(self.buf, ns, self.start_mark, {})
