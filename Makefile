@@ -12,7 +12,7 @@ all: build
 
 # The backend only: no tests, no GoogleTest, warnings not fatal.
 build:
-	@scripts/build $(BUILD) $(BUILD_TYPE) $(JOBS)
+	@scripts/build $(BUILD) $(JOBS)
 
 bootstrap:
 	@scripts/bootstrap

@@ -6,7 +6,7 @@ local e2e = require('e2e')
 local eq, ok = h.eq, h.ok
 
 local function expected()
-  local path = vim.fn.fnamemodify(h.backend_path(), ':h:h') .. '/tests/fixtures/ollama/chat-thinking.expected.json'
+  local path = h.root .. '/tests/fixtures/ollama/chat-thinking.expected.json'
   return vim.json.decode(table.concat(vim.fn.readfile(path), '\n'))
 end
 
