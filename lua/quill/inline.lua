@@ -268,6 +268,8 @@ end
 
 -- Session ------------------------------------------------------------------------
 
+local OLD_REDRAW = vim.fn.has('nvim-0.8') == 0
+
 local function set_note(s, chunks)
   local w = s.writer
   if not api.nvim_buf_is_valid(w.buf) then
@@ -279,6 +281,11 @@ local function set_note(s, chunks)
     virt_text = chunks,
     virt_text_pos = 'eol',
   })
+  -- Neovim 0.7 does not redraw the line a moved mark left: its old text would stay there
+  if s.note_row and s.note_row ~= row and OLD_REDRAW then
+    pcall(api.nvim__buf_redraw_range, w.buf, s.note_row, s.note_row + 1)
+  end
+  s.note_row = row
 end
 
 local function clear_note(s)
@@ -323,14 +330,15 @@ local function make_one_undo_step(w, replaced)
       api.nvim_buf_set_lines(w.buf, sr, er + 1, false, replaced)
       vim.cmd('let &g:undolevels = &g:undolevels')
       api.nvim_buf_set_lines(w.buf, sr, sr + #replaced, false, answer)
+      w:set_range(sr, 0, er, ec)
     else
       api.nvim_buf_set_text(w.buf, sr, sc, er, ec, { '' })
       vim.cmd('let &g:undolevels = &g:undolevels')
       api.nvim_buf_set_text(w.buf, sr, sc, sr, sc, text)
+      w:own_change()
     end
     pcall(api.nvim_win_set_cursor, win, cursor)
   end)
-  w.tick = api.nvim_buf_get_changedtick(w.buf)
 end
 
 -- A change joined to our undo block (when the last change is ours).
@@ -340,7 +348,7 @@ local function joined_change(w, fn)
     writer.prepare_undo(w, ours)
     fn()
   end)
-  w.tick = api.nvim_buf_get_changedtick(w.buf)
+  w:own_change()
 end
 
 -- Write filtered answer text. An answer that began inside a line and turns out to have several

@@ -144,11 +144,23 @@ function Writer:move_to_line_above()
   else
     api.nvim_buf_call(buf, move)
   end
-  local last = sr + #lines - 1
-  api.nvim_buf_set_extmark(buf, ns, sr, 0, { id = self.start_mark, right_gravity = false })
-  api.nvim_buf_set_extmark(buf, ns, last, #lines[#lines], { id = self.end_mark, right_gravity = true })
-  self.row, self.col = last, #lines[#lines]
-  self.tick = api.nvim_buf_get_changedtick(buf)
+  self:set_range(sr, 0, sr + #lines - 1, #lines[#lines])
+end
+
+-- After a change of ours around the text (not a write): the end is read again from its mark,
+-- and the change counts as ours, so the next write joins our undo block.
+function Writer:own_change()
+  local pos = api.nvim_buf_get_extmark_by_id(self.buf, ns, self.end_mark, {})
+  self.row, self.col = pos[1], pos[2]
+  self.tick = api.nvim_buf_get_changedtick(self.buf)
+end
+
+-- Put the marks around (sr, sc)..(er, ec), text that replaced ours as a whole.
+function Writer:set_range(sr, sc, er, ec)
+  api.nvim_buf_set_extmark(self.buf, ns, sr, sc, { id = self.start_mark, right_gravity = false })
+  api.nvim_buf_set_extmark(self.buf, ns, er, ec, { id = self.end_mark, right_gravity = true })
+  self.row, self.col = er, ec
+  self.tick = api.nvim_buf_get_changedtick(self.buf)
 end
 
 -- (start_row, start_col, end_row, end_col) of the text written so far.

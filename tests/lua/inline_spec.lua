@@ -113,6 +113,33 @@ describe(':QuillInsert', function()
     eq({ 'a', 'b' }, lines(child), 'u undoes the first insertion, nothing of the failed one is left')
   end)
 
+  -- On 0.7 a moved end-of-line mark leaves its old text on screen until that line is redrawn
+  -- (seen in tmux); a headless child can only check that the redraw is asked for.
+  it('on Neovim 0.7 the line the spinner left is redrawn', function()
+    local child = setup({ '' }, { 1, 0 })
+    child.lua([[
+      _G.redrawn = {}
+      vim.api.nvim__buf_redraw_range = function(_, first) table.insert(_G.redrawn, first) end
+    ]])
+    child.cmd('QuillInsert x')
+    child.lua([[tok('inline-1', 'a\n')]])
+    child.lua([[tok('inline-1', 'b\n')]])
+    child.wait([[#lines() == 3]])
+    child.lua([[require('quill.stream').get('inline-1').tick()]])
+    child.lua([[answer(1, nil, done('inline-1', 'x'))]])
+    local old = child.lua([[return vim.fn.has('nvim-0.8') == 0]])
+    eq(old and { 0, 2 } or {}, child.lua('return _G.redrawn'))
+    -- the stats sit at the end of the answer's last line, not past the buffer's end
+    eq({ 'a', 'b' }, lines(child))
+    eq({ 1 }, child.lua([[
+      local rows = {}
+      for _, m in ipairs(vim.api.nvim_buf_get_extmarks(0, require('quill.stream').ns, 0, -1, { details = true })) do
+        if m[4].virt_text then table.insert(rows, m[2]) end
+      end
+      return rows
+    ]]))
+  end)
+
   it('an answer of several lines begun inside a line moves above it; one line stays inline', function()
     local child = setup({ 'x = foo(1)' }, { 1, 7 })
     child.cmd('QuillInsert x')
