@@ -44,4 +44,42 @@ describe('doc/quill.txt', function()
     end
     eq(true, tags['quill-config'])
   end)
+
+  it('lists every default in its defaults block, nested tables too', function()
+    local text = table.concat(vim.fn.readfile(h.root .. '/doc/quill.txt'), '\n')
+    local block = text:match('Defaults: >\n(.-)\n<')
+    ok(block, 'the defaults block')
+    local defaults = require('quill.config').defaults()
+    local function check(tbl, where)
+      for key, value in pairs(tbl) do
+        ok(block:find('%f[%w_]' .. key .. ' = ') ~= nil, 'the defaults block lacks ' .. where .. key)
+        if type(value) == 'table' and not vim.tbl_islist(value) then
+          check(value, where .. key .. '.')
+        elseif type(value) == 'table' then
+          for _, item in ipairs(value) do
+            ok(block:find("'" .. item .. "'", 1, true) ~= nil, 'the defaults block lacks ' .. where .. key .. ' ' .. item)
+          end
+        end
+      end
+    end
+    check(defaults, '')
+    for _, key in ipairs({ 'backend_cmd', 'host', 'system_prompt', 'workspace_root', 'endpoint' }) do
+      ok(block:find(key .. ' = nil', 1, true) ~= nil, 'the defaults block lacks ' .. key)
+    end
+    ok(block:find('offer = nil', 1, true) ~= nil, 'the defaults block lacks tools.offer')
+  end)
+
+  it(':help quill opens on a quick start', function()
+    local lines = vim.fn.readfile(h.root .. '/doc/quill.txt')
+    local at_quill, at_quick
+    for i, line in ipairs(lines) do
+      if line:find('*quill*', 1, true) then
+        at_quill = at_quill or i
+      end
+      if line:find('*quill-quickstart*', 1, true) then
+        at_quick = i
+      end
+    end
+    ok(at_quill and at_quick and at_quick - at_quill < 20, 'the quick start follows the *quill* tag closely')
+  end)
 end)
