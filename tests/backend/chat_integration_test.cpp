@@ -19,7 +19,7 @@ struct TurnOutcome {
   std::map<std::string, std::string> text;  // chatId -> concatenated chat/token text
   int token_messages = 0;
   std::size_t deltas = 0;  // sum of the notifications' `deltas`
-  json response;  // the chat/send response (result or error)
+  json response;           // the chat/send response (result or error)
 };
 
 void initialize(BackendProcess& backend, const std::string& url, json timeouts = json::object()) {
@@ -450,8 +450,8 @@ Streams read_streams(BackendProcess& backend, int id) {
 
 TEST_F(ChatIntegrationTest, ThinkingStreamsAsChatThinkingOnlyWhenAskedAndNeverAsText) {
   initialize(backend_, fake_.url());
-  const json expected = json::parse(std::ifstream(std::string(QUILL_FIXTURES_DIR) +
-                                                  "/ollama/chat-thinking.expected.json"));
+  const json expected = json::parse(
+      std::ifstream(std::string(QUILL_FIXTURES_DIR) + "/ollama/chat-thinking.expected.json"));
   json params = chat_params("c1", "fixture?name=chat-thinking");
   params["streamThinking"] = true;
   backend_.request(2, "chat/send", params);

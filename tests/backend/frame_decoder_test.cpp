@@ -188,6 +188,34 @@ TEST(FrameDecoderTest, EndlessHeaderIsCutAtTheLimit) {
   EXPECT_TRUE(frame->is_body());
 }
 
+// The default 8 KiB limit on the header section (its blank line included), at its exact
+// boundary, whole and in pieces.
+TEST(FrameDecoderTest, AHeaderOfExactlyTheLimitPassesOneMoreByteIsRefused) {
+  for (const std::size_t size : {kDefaultMaxHeader, kDefaultMaxHeader + 1}) {
+    const std::string start = "Content-Length: 2\r\nX-Pad: ";
+    const std::string end = "\r\n\r\n";
+    const std::string header = start + std::string(size - start.size() - end.size(), 'a') + end;
+    ASSERT_EQ(header.size(), size);
+    const std::string bytes = header + "{}";
+    for (const std::size_t piece :
+         {bytes.size(), std::size_t{1}, std::size_t{7}, std::size_t{4096}}) {
+      SCOPED_TRACE("size " + std::to_string(size) + " piece " + std::to_string(piece));
+      std::vector<std::string> pieces;
+      for (std::size_t pos = 0; pos < bytes.size(); pos += piece)
+        pieces.push_back(bytes.substr(pos, piece));
+      const Decoded d = decode_in_pieces(pieces);
+      if (size == kDefaultMaxHeader) {
+        EXPECT_TRUE(d.errors.empty());
+        EXPECT_EQ(d.bodies, std::vector<std::string>{"{}"});
+      } else {
+        ASSERT_EQ(d.errors.size(), 1u);
+        EXPECT_NE(d.errors[0].find("longer than 8192"), std::string::npos) << d.errors[0];
+        EXPECT_TRUE(d.bodies.empty());
+      }
+    }
+  }
+}
+
 TEST(FrameDecoderTest, ResyncFindsAHeaderSplitAcrossFeeds) {
   const Decoded d = decode_in_pieces({"garbage garbage Content-Le", "ngth: 2\r\n\r\n{}"});
   EXPECT_EQ(d.errors.size(), 1u);

@@ -354,15 +354,14 @@ namespace {
 
 TEST(ShapePs, RunningModelsWithTheirContextAndOddEntriesLeftOut) {
   std::string problem;
-  const auto shaped = ollama::shape_ps(
-      json::parse(R"({"models":[
+  const auto shaped = ollama::shape_ps(json::parse(R"({"models":[
         {"name":"qwen3:8b","model":"qwen3:8b","size_vram":5,"expires_at":"2026-08-20T14:08:11Z",
          "context_length":8192},
         {"name":5},
         {"name":"old:1b"},
         {"name":"neg:1b","context_length":-3},
         {"name":"bad:1b","context_length":"4096"}]})"),
-      &problem);
+                                       &problem);
   ASSERT_TRUE(shaped.has_value()) << problem;
   const json& models = (*shaped)["models"];
   ASSERT_EQ(models.size(), 3u);

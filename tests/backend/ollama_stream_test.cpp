@@ -158,6 +158,67 @@ TEST(OllamaStreamTest, MissingFinalNewlineLeavesTheLineAsRest) {
   EXPECT_EQ(splitter.rest(), "{\"b\":");
 }
 
+// The limit on a line, at its exact boundary, however the line is split (the check once missed
+// the piece holding the '\n').
+TEST(LineSplitterTest, ALineOfExactlyTheLimitPassesOneMoreByteIsRefusedHoweverSplit) {
+  constexpr std::size_t kLimit = 8;
+  for (const std::size_t length : {kLimit, kLimit + 1}) {
+    const std::string line = std::string(length - 1, 'x') + "\r";  // a '\r' counts
+    const std::string bytes = "ok\n" + line + "\nafter\n";
+    for (std::size_t a = 0; a <= bytes.size(); ++a) {
+      for (std::size_t b = a; b <= bytes.size(); ++b) {
+        SCOPED_TRACE("length " + std::to_string(length) + " cuts " + std::to_string(a) + "," +
+                     std::to_string(b));
+        http::LineSplitter splitter(kLimit);
+        std::vector<std::string> lines;
+        bool fits = true;
+        for (std::string_view piece :
+             {std::string_view(bytes).substr(0, a), std::string_view(bytes).substr(a, b - a),
+              std::string_view(bytes).substr(b)}) {
+          if (fits) fits = splitter.feed(piece, [&](std::string_view l) { lines.emplace_back(l); });
+        }
+        if (length == kLimit) {
+          EXPECT_TRUE(fits);
+          EXPECT_EQ(lines, (std::vector<std::string>{"ok", std::string(kLimit - 1, 'x'), "after"}));
+        } else {
+          EXPECT_FALSE(fits);
+          EXPECT_EQ(lines, std::vector<std::string>{"ok"});  // nothing of the long line
+        }
+      }
+    }
+  }
+}
+
+TEST(LineSplitterTest, ALineInManyPiecesArrivesWhole) {
+  const std::string line = R"({"message":{"content":"one line, in five pieces"}})";
+  http::LineSplitter splitter;
+  std::vector<std::string> lines;
+  for (std::size_t pos = 0; pos < line.size(); pos += 11) {
+    ASSERT_TRUE(splitter.feed(std::string_view(line).substr(pos, 11),
+                              [&](std::string_view l) { lines.emplace_back(l); }));
+    EXPECT_TRUE(lines.empty());
+  }
+  ASSERT_TRUE(splitter.feed("\n", [&](std::string_view l) { lines.emplace_back(l); }));
+  EXPECT_EQ(lines, std::vector<std::string>{line});
+  EXPECT_EQ(splitter.rest(), "");
+}
+
+TEST(OllamaStreamTest, ALineOverTheLimitEndsTheStreamNamingTheLimit) {
+  StreamDecoder decoder(/*max_line=*/64);
+  int chunks = 0;
+  const std::string ok = R"({"message":{"content":"hi"}})"
+                         "\n";
+  EXPECT_FALSE(decoder.feed(ok, [&](provider::Chunk&) { ++chunks; }).has_value());
+  const std::string long_line = R"({"message":{"content":")" + std::string(64, 'x') + "\"}}";
+  auto feed = [&](std::string_view bytes) {
+    return decoder.feed(bytes, [&](provider::Chunk&) { ++chunks; });
+  };
+  EXPECT_FALSE(feed(std::string_view(long_line).substr(0, 30)).has_value());  // fits so far
+  EXPECT_EQ(feed(std::string_view(long_line).substr(30)).value_or(""),
+            "a line longer than 64 bytes");
+  EXPECT_EQ(chunks, 1);
+}
+
 TEST(OllamaStreamTest, CrLfLineEndsAreAccepted) {
   http::LineSplitter splitter;
   std::vector<std::string> lines;

@@ -63,6 +63,38 @@ TEST(SseSplitterTest, AnEventLongerThanTheLimitIsRefused) {
   EXPECT_FALSE(fits);  // many data lines of one event add up; the limit holds
 }
 
+TEST(SseSplitterTest, AnEventOfExactlyTheLimitPassesOneMoreByteIsRefused) {
+  constexpr std::size_t kLimit = 10;
+  for (const std::size_t length : {kLimit, kLimit + 1}) {
+    SCOPED_TRACE(length);
+    // two data lines: "12345" + '\n' + the rest, so the joining newline counts too
+    const std::string rest(length - 6, 'y');
+    const std::string body = "data: 12345\ndata: " + rest + "\n\n";
+    for (std::size_t cut = 0; cut <= body.size(); ++cut) {
+      SCOPED_TRACE(cut);
+      http::SseSplitter splitter(kLimit);
+      std::vector<std::string> events;
+      auto on = [&](std::string_view e) { events.emplace_back(e); };
+      bool fits = splitter.feed(std::string_view(body).substr(0, cut), on);
+      if (fits) fits = splitter.feed(std::string_view(body).substr(cut), on);
+      if (length == kLimit) {
+        EXPECT_TRUE(fits);
+        EXPECT_EQ(events, std::vector<std::string>{"12345\n" + rest});
+      } else {
+        EXPECT_FALSE(fits);
+        EXPECT_TRUE(events.empty());
+      }
+    }
+  }
+}
+
+TEST(OpenAIStreamTest, AnEventOverTheLimitEndsTheStreamNamingTheLimit) {
+  StreamDecoder decoder(/*max_event=*/32);
+  const auto problem =
+      decoder.feed("data: " + std::string(40, 'x') + "\n\n", [](provider::Chunk&) {});
+  EXPECT_EQ(problem.value_or(""), "an event longer than 32 bytes");
+}
+
 struct Derived {
   std::string content;
   std::string thinking;

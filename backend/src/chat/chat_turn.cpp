@@ -5,6 +5,7 @@
 #include "provider/host.hpp"
 #include "tools/catalogue.hpp"
 #include "util/log.hpp"
+#include "util/size_text.hpp"
 #include "util/utf8.hpp"
 
 namespace quill::chat {
@@ -17,11 +18,7 @@ using std::chrono::milliseconds;
 constexpr int kMaxRoundsLimit = 64;
 constexpr const char* kCancelledResult = "cancelled by the user";
 
-std::string size_text(std::size_t bytes) {
-  if (bytes % (1024 * 1024) == 0) return std::to_string(bytes / (1024 * 1024)) + " MiB";
-  if (bytes % 1024 == 0) return std::to_string(bytes / 1024) + " KiB";
-  return std::to_string(bytes) + " bytes";
-}
+using util::size_text;
 
 std::int64_t ns_to_ms(std::uint64_t ns) {
   return static_cast<std::int64_t>(ns / 1000000);

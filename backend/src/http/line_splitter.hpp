@@ -14,13 +14,18 @@ class LineSplitter {
   // A tool call carrying a whole file is one line: allow big ones, but not unbounded.
   static constexpr std::size_t kMaxLine = 64 * 1024 * 1024;
 
-  // Calls on_line(std::string_view) for each complete line; false if a line exceeded the limit.
+  // max_line: the most bytes a line may have before its '\n' (a '\r' counts).
+  explicit LineSplitter(std::size_t max_line = kMaxLine) : max_line_(max_line) {}
+
+  // Calls on_line(std::string_view) for each complete line; false if a line exceeded the limit,
+  // however it was split (nothing of that line is delivered).
   template <typename OnLine>
   bool feed(std::string_view bytes, OnLine&& on_line) {
     while (!bytes.empty()) {
       const std::size_t nl = bytes.find('\n');
+      const std::size_t taken = nl == std::string_view::npos ? bytes.size() : nl;
+      if (partial_.size() + taken > max_line_) return false;
       if (nl == std::string_view::npos) {
-        if (partial_.size() + bytes.size() > kMaxLine) return false;
         partial_.append(bytes);
         return true;
       }
@@ -44,6 +49,7 @@ class LineSplitter {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     return line;
   }
+  std::size_t max_line_;
   std::string partial_;
 };
 

@@ -18,6 +18,10 @@ class SseSplitter {
   // One event's data, like one NDJSON line, may carry a whole file in a tool call.
   static constexpr std::size_t kMaxEvent = LineSplitter::kMaxLine;
 
+  // max_event: the most bytes of one event's data, and of one line.
+  explicit SseSplitter(std::size_t max_event = kMaxEvent)
+      : max_event_(max_event), lines_(max_event + kFieldRoom) {}
+
   // Calls on_event(std::string_view data) for each complete event that has data; false if a line
   // or an event exceeded the limit.
   template <typename OnEvent>
@@ -59,9 +63,9 @@ class SseSplitter {
     std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 1);
     if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     if (has_data_) {
-      if (data_.size() + 1 + value.size() > kMaxEvent) return false;
+      if (data_.size() + 1 + value.size() > max_event_) return false;
       data_ += '\n';
-    } else if (value.size() > kMaxEvent) {
+    } else if (value.size() > max_event_) {
       return false;
     }
     data_.append(value);
@@ -76,6 +80,8 @@ class SseSplitter {
     data_.clear();
   }
 
+  static constexpr std::size_t kFieldRoom = 64;  // a line holds "data: " before the data
+  std::size_t max_event_;
   LineSplitter lines_;
   std::string data_;
   bool has_data_ = false;

@@ -85,7 +85,7 @@ class FakeOllama {
   std::string tags_;
   nlohmann::json tags_json_;
   Stats stats_;
-  std::set<std::string> pulled_;  // models /api/pull fetched
+  std::set<std::string> pulled_;        // models /api/pull fetched
   std::uint64_t chat_serial_ = 0;       // the last chat stream's number: only it writes last_text
   std::unique_ptr<HttpServer> server_;  // last: its responders call back into the members above
 };

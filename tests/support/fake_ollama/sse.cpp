@@ -63,7 +63,7 @@ class Translator {
           // send text that does not parse).
           if (f.is_object() && f.contains("arguments"))
             call.arguments = f["arguments"].is_string() ? f["arguments"].get<std::string>()
-                                                         : f["arguments"].dump();
+                                                        : f["arguments"].dump();
           calls.push_back(std::move(call));
         }
         saw_calls_ = saw_calls_ || !calls.empty();

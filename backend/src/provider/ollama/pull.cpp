@@ -2,6 +2,7 @@
 
 #include "util/json_access.hpp"
 #include "util/json_depth.hpp"
+#include "util/size_text.hpp"
 
 namespace quill::ollama {
 
@@ -31,7 +32,9 @@ bool PullCall::on_data(long status, std::string_view bytes) {
     const bool fits = lines_.feed(bytes, [this](std::string_view line) {
       if (!failure_) on_line(line);
     });
-    if (!fits) failure_ = provider::bad_stream(Kind::Ollama, "a line longer than 64 MiB");
+    if (!fits)
+      failure_ = provider::bad_stream(
+          Kind::Ollama, "a line longer than " + util::size_text(http::LineSplitter::kMaxLine));
   } catch (const std::exception& e) {
     failure_ = provider::bad_stream(Kind::Ollama, std::string("internal error: ") + e.what());
   }

@@ -2,6 +2,7 @@
 
 #include "provider/ollama/chat_body.hpp"
 #include "util/json_depth.hpp"
+#include "util/size_text.hpp"
 #include "util/utf8.hpp"
 
 namespace quill::ollama {
@@ -145,7 +146,7 @@ std::optional<std::string> StreamDecoder::feed(std::string_view bytes, const OnC
     }
     on_chunk(chunk_);
   });
-  if (!fits && !problem) problem = "a line longer than 64 MiB";
+  if (!fits && !problem) problem = "a line longer than " + util::size_text(max_line_);
   return problem;
 }
 

@@ -30,12 +30,16 @@ class ChunkDecoder {
 // A round's body -> chunks, one per non-empty line.
 class StreamDecoder final : public provider::StreamDecoder {
  public:
+  explicit StreamDecoder(std::size_t max_line = http::LineSplitter::kMaxLine)
+      : lines_(max_line), max_line_(max_line) {}
+
   std::optional<std::string> feed(std::string_view bytes, const OnChunk& on_chunk) override;
   std::optional<std::string> finish(const OnChunk& on_chunk) override;
   bool cut_mid_message() const override { return !lines_.rest().empty(); }
 
  private:
   http::LineSplitter lines_;
+  std::size_t max_line_;
   ChunkDecoder decoder_;
   provider::Chunk chunk_;  // reused for every line
 };

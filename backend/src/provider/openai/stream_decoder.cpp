@@ -1,6 +1,7 @@
 #include "provider/openai/stream_decoder.hpp"
 
 #include "util/json_depth.hpp"
+#include "util/size_text.hpp"
 #include "util/utf8.hpp"
 
 namespace quill::openai {
@@ -46,7 +47,7 @@ std::optional<std::string> StreamDecoder::feed(std::string_view bytes, const OnC
   const bool fits = events_.feed(bytes, [&](std::string_view data) {
     if (!problem) problem = on_event(data, on_chunk);
   });
-  if (!fits && !problem) problem = "an event longer than 64 MiB";
+  if (!fits && !problem) problem = "an event longer than " + util::size_text(max_event_);
   return problem;
 }
 
@@ -55,7 +56,7 @@ std::optional<std::string> StreamDecoder::finish(const OnChunk& on_chunk) {
   const bool fits = events_.finish([&](std::string_view data) {
     if (!problem) problem = on_event(data, on_chunk);
   });
-  if (!fits && !problem) problem = "an event longer than 64 MiB";
+  if (!fits && !problem) problem = "an event longer than " + util::size_text(max_event_);
   if (problem || done_ || !finished_) return problem;
   // The body ended after a finish_reason without [DONE] (some servers): the round is complete.
   chunk_.clear();

@@ -23,6 +23,9 @@ namespace quill::openai {
 
 class StreamDecoder final : public provider::StreamDecoder {
  public:
+  explicit StreamDecoder(std::size_t max_event = http::SseSplitter::kMaxEvent)
+      : events_(max_event), max_event_(max_event) {}
+
   std::optional<std::string> feed(std::string_view bytes, const OnChunk& on_chunk) override;
   std::optional<std::string> finish(const OnChunk& on_chunk) override;
   bool cut_mid_message() const override { return events_.in_event(); }
@@ -45,6 +48,7 @@ class StreamDecoder final : public provider::StreamDecoder {
   void complete();  // the done chunk: the calls, the reason and the usage
 
   http::SseSplitter events_;
+  std::size_t max_event_;
   simdjson::ondemand::parser parser_;
   std::string padded_;
   provider::Chunk chunk_;
