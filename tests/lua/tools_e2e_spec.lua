@@ -155,6 +155,50 @@ describe('tools end to end', function()
     assert_line(child, '> edit_file e.txt — failed: old_text matches 2 times in e.txt; include more context')
   end)
 
+  -- The file changes while the user looks at the diff: the edit goes where old_text is now,
+  -- once, or not at all.
+  it('an edit whose old_text moved, vanished or doubled during the review', function()
+    local edit = { name = 'edit_file', arguments = { path = 'e.txt', old_text = 'beta', new_text = 'BETA' } }
+    local child, url, root = setup(tools_model({ edit }))
+    write_file(root .. '/e.txt', 'alpha\nbeta\n')
+    local function edited_while_shown(lines)
+      local buf = child.lua([[return require('quill.tools')._find_buffer(...)]], { root .. '/e.txt' })
+      if buf ~= vim.NIL then
+        child.lua('vim.api.nvim_buf_set_lines(..., 0, -1, false, { "alpha", "beta" })', { buf })
+      end
+      child.cmd('QuillNew')
+      child.cmd('QuillChat edit')
+      child.wait('prompt_shown()', 5000)
+      buf = child.lua([[return require('quill.tools')._find_buffer(...)]], { root .. '/e.txt' })
+      child.lua('vim.api.nvim_buf_set_lines(..., 0, -1, false, select(2, ...))', { buf, lines })
+      answer(child, 'a')
+      wait_idle(child)
+      return tool_messages(url)[1], child.lua('return lines(...)', { buf })
+    end
+    local msg, now = edited_while_shown({ 'new first line', 'alpha', 'beta' })
+    h.matches('^edited e.txt', msg)
+    eq({ 'new first line', 'alpha', 'BETA' }, now, 'found again where it moved')
+    msg, now = edited_while_shown({ 'alpha', 'gamma' })
+    eq('e.txt changed meanwhile and old_text now matches 0 times; read it again', msg)
+    eq({ 'alpha', 'gamma' }, now)
+    msg, now = edited_while_shown({ 'beta', 'beta' })
+    eq('e.txt changed meanwhile and old_text now matches 2 times; read it again', msg)
+    eq({ 'beta', 'beta' }, now, 'neither copy is changed')
+  end)
+
+  it('a file that appears on disk while its create prompt is open is never written over', function()
+    local child, url, root = setup(tools_model({ { name = 'create_file',
+      arguments = { path = 'n.txt', content = 'from the model\n' } } }))
+    child.cmd('QuillChat create')
+    child.wait('prompt_shown()', 5000)
+    write_file(root .. '/n.txt', 'the user wrote this\n')
+    answer(child, 'a')
+    wait_idle(child)
+    eq({ "'n.txt' was created meanwhile" }, tool_messages(url))
+    eq('the user wrote this\n', read_file(root .. '/n.txt'))
+    eq(vim.NIL, child.lua([[return require('quill.tools')._find_buffer(...) or vim.NIL]], { root .. '/n.txt' }))
+  end)
+
   it('the review never takes the keys the user is typing', function()
     local child, url, root = setup(tools_model({ { name = 'edit_file',
       arguments = { path = 'e.txt', old_text = 'x = 1', new_text = 'x = 2' } } }))
