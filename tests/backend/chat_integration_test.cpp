@@ -208,6 +208,8 @@ TEST_F(ChatIntegrationTest, DroppedConnectionIsAnInterruptedStream) {
   backend_.request(2, "chat/send", chat_params("c", "drop?after=10"));
   const TurnOutcome t = read_turn(backend_, 2);
   const json error = expect_provider_error(t, "stream_interrupted");
+  // said for people, not in libcurl's words ("transfer closed with outstanding read data")
+  EXPECT_EQ(error["message"], "the server closed the connection mid-answer") << error;
   EXPECT_EQ(error["data"]["partial"], t.text.at("c"));
   EXPECT_NE(t.text.at("c").find("t10"), std::string::npos);
 }

@@ -142,6 +142,30 @@ std::optional<HttpResult::Outcome> HttpTransfer::check_answer() {
   return std::nullopt;
 }
 
+namespace {
+
+// A broken connection, said the way a person would; nullptr when curl's text is the best there is.
+const char* dropped_in_words(CURLcode code, bool got_bytes) {
+  switch (code) {
+    case CURLE_PARTIAL_FILE:
+      return got_bytes ? "the server closed the connection mid-answer"
+                       : "the server closed the connection before answering";
+    case CURLE_GOT_NOTHING:
+      return "the server closed the connection without answering";
+    case CURLE_RECV_ERROR:
+      return got_bytes ? "the connection was reset mid-answer"
+                       : "the connection was reset before an answer";
+    case CURLE_SEND_ERROR:
+      return "the connection broke while the request was being sent";
+    case CURLE_OPERATION_TIMEDOUT:
+      return "the connection timed out";
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
 void HttpTransfer::finish(CURLcode code) {
   running_ = false;  // curl already removed the handle
   using Outcome = HttpResult::Outcome;
@@ -161,6 +185,13 @@ void HttpTransfer::finish(CURLcode code) {
   const bool no_connection = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
                              code == CURLE_COULDNT_RESOLVE_PROXY ||
                              (code == CURLE_OPERATION_TIMEDOUT && !got_bytes_ && status_ == 0);
+  if (!tls && !no_connection) {
+    // curl's words ("transfer closed with outstanding read data remaining") go to the log; the
+    // user reads what happened
+    QLOG(Info) << "transfer dropped: " << error;
+    const char* said = dropped_in_words(code, got_bytes_);
+    error = said != nullptr ? said : "the connection broke: " + error;
+  }
   end(tls             ? Outcome::TlsError
       : no_connection ? Outcome::ConnectError
                       : Outcome::Dropped,

@@ -43,7 +43,7 @@ struct HttpResult {
   };
   Outcome outcome = Outcome::Complete;
   long status = 0;                       // HTTP status, 0 if none arrived
-  std::string error;                     // curl's text for failures
+  std::string error;                     // curl's text for failures (Dropped: in words)
   bool got_bytes = false;                // any body byte arrived
   std::chrono::milliseconds timeout{0};  // for TimedOut: the limit that was exceeded
   std::string content_type;              // the response's, as sent ("" if none)

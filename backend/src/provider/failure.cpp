@@ -128,7 +128,7 @@ ProviderFailure transfer_failure(Kind kind, const http::HttpResult& result, std:
     case Outcome::TimedOut:
       return timed_out(kind, result.timeout);
     case Outcome::Dropped:
-      return interrupted(result.error.empty() ? "" : "stream interrupted: " + result.error);
+      return interrupted(result.error);
     case Outcome::Redirected:
       return redirected(kind, result.status, result.location);
     case Outcome::NotJson:
