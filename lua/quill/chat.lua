@@ -2,6 +2,7 @@
 -- `## Assistant` section per turn. The conversation (protocol Messages) lives
 -- here in Lua; the buffer is its view, so a backend crash loses nothing.
 local config = require('quill.config')
+local fences = require('quill.fences')
 local stream = require('quill.stream')
 local writer = require('quill.writer')
 
@@ -99,6 +100,7 @@ local function reset_buffer(buf, history)
     hl_line(buf, row, 'QuillHeader')
   end
   mark_you(buf, you)
+  fences.highlight(buf, lines)
 end
 
 local function map(buf, mode, lhs, fn, desc)
@@ -171,6 +173,7 @@ local function use_light_syntax(buf)
     return
   end
   vim.bo[buf].syntax = 'quillchat'
+  fences.forget(buf)
 end
 
 local function find_named_buffer()
@@ -316,42 +319,72 @@ end
 -- One rendered frame: one set_text, and a follow when the end left the window.
 local end_thinking -- with the thinking blocks below
 
+-- Fences whose opening line is complete get their language's highlighting (fences.lua): looked
+-- for only after a backtick or tilde came, in the lines written since the last look.
+local function check_fences(s)
+  local row = s.writer:position()
+  if row > s.fence_row then
+    fences.highlight(s.writer.buf, api.nvim_buf_get_lines(s.writer.buf, s.fence_row, row, false))
+    s.fence_row = row
+  end
+end
+
 local function sink(s, text)
   end_thinking(s)
   if s.detached or not s.writer:write(text) then
     return
   end
   s.after_block = false
+  if text:find('[`~]') then -- (a fence's marker may come in pieces)
+    s.fence_due = true
+  end
+  if s.fence_due and text:find('\n', 1, true) then
+    s.fence_due = false
+    check_fences(s)
+  end
   follow(s)
 end
 
 -- Tool call blocks ------------------------------------------------------------
 
--- `> read_file src/main.cpp`: the call in one line.
+-- `text` as a markdown code span, so that no markdown highlighter or renderer reads the model's
+-- names and globs as markup (`read_file`'s `_`, a `**/*.lua` turning the answer bold): the
+-- backtick fence is longer than any run of backticks inside.
+local function code_span(text)
+  text = tostring(text):gsub('%s*\n%s*', ' ')
+  if #text > 100 then
+    text = text:sub(1, 97) .. '...'
+  end
+  local longest = 0
+  for run in text:gmatch('`+') do
+    longest = math.max(longest, #run)
+  end
+  local fence = string.rep('`', longest + 1)
+  local pad = (text:find('^`') or text:find('`$')) and ' ' or ''
+  return fence .. pad .. text .. pad .. fence
+end
+
+-- "> `read_file` `src/main.cpp`": the call in one line.
 local function call_label(call)
   local name = tostring(call.name)
   local args = type(call.arguments) == 'table' and call.arguments or {}
   local what
   if name == 'read_file' then
-    what = args.path
+    what = code_span(args.path)
     if args.start_line or args.end_line then
-      what = tostring(what) .. (' lines %s-%s'):format(tostring(args.start_line or 1), tostring(args.end_line or '$'))
+      what = what .. (' lines %s-%s'):format(tostring(args.start_line or 1), tostring(args.end_line or '$'))
     end
   elseif name == 'list_files' then
-    what = args.pattern or '(all files)'
+    what = args.pattern and code_span(args.pattern) or '(all files)'
   elseif name == 'edit_file' or name == 'create_file' then
-    what = args.path
+    what = code_span(args.path)
   elseif next(args) then
     local ok, json = pcall(vim.json.encode, args)
-    what = ok and json or nil
+    what = ok and code_span(json) or nil
   end
-  local label = '> ' .. name
+  local label = '> ' .. code_span(name)
   if what ~= nil then
-    label = label .. ' ' .. tostring(what)
-  end
-  label = label:gsub('%s*\n%s*', ' ')
-  if #label > 120 then
-    label = label:sub(1, 117) .. '...'
+    label = label .. ' ' .. what
   end
   return label
 end
@@ -668,6 +701,9 @@ local function finish(s, o)
       virt_text_pos = 'eol',
     })
   end
+  if s.fence_due then
+    check_fences(s)
+  end
   w:close()
   if follows then
     api.nvim_win_set_cursor(win, { w.row + 1, w.col })
@@ -706,6 +742,7 @@ local function submit(buf, you, prompt_lines)
   local s = { kind = 'chat', bufnr = buf }
   s.header_mark = api.nvim_buf_set_extmark(buf, ns, header, 0, {})
   s.writer = writer.new(buf, answer, 0)
+  s.fence_row = answer
   s.sink = function(text)
     sink(s, text)
   end

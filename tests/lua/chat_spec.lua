@@ -113,6 +113,33 @@ describe('chat buffer', function()
     eq(30, child.lua('return vim.api.nvim_win_get_width(0)'))
   end)
 
+  it('fenced code gets its language\'s highlighting as it streams; unknown or hostile names do not', function()
+    local child = stub.child()
+    child.cmd('QuillChat code')
+    child.lua([[tok('chat-1', 'Here:\n\n``')]])
+    child.lua([[tok('chat-1', '`lua\nlocal x = 1\n')]]) -- the fence split over two renders
+    child.wait([[#lines() >= 10]])
+    local function group(row, col)
+      return child.lua([[
+        local row, col = ...
+        return vim.fn.synIDattr(vim.fn.synID(row, col, 1), 'name')
+      ]], { row, col })
+    end
+    h.matches('^lua', group(10, 1), 'lua while it streams')
+    child.lua([[tok('chat-1', '```\n\n```nosuchlanguage\nx = 1\n```\n\n```../../evil\ny\n```\n')]])
+    child.lua([[answer(1, nil, done('chat-1', table.concat(vim.api.nvim_buf_get_lines(0, 6, 19, false), '\n')))]])
+    local lines = child.lua('return lines()')
+    eq('```nosuchlanguage', lines[13])
+    eq('quillchatFence', group(14, 1))
+    eq('```../../evil', lines[17])
+    eq('quillchatFence', group(18, 1))
+    eq('quillchatFenceDelim', group(9, 1))
+    -- the history rebuilt into a new buffer highlights its fences too
+    child.lua([[vim.api.nvim_buf_delete(require('quill.chat').state().buf, { force = true })]])
+    child.cmd('QuillChat')
+    h.matches('^lua', group(10, 1), 'after a rebuild')
+  end)
+
   it('sends model, options and system prompt from the config', function()
     local child = stub.child()
     child.lua([[require('quill').setup({ model = 'qwen3:8b', system_prompt = 'Be brief.',
@@ -141,7 +168,7 @@ describe('chat buffer', function()
     eq('quillchatHeader', group(7, 1))
     eq('quillchatCode', group(9, 7))
     eq('quillchatBold', group(9, 20))
-    eq('quillchatFence', group(11, 1))
+    eq('quillchatFenceLang', group(11, 1), 'lua code: its own highlighting, not one colour')
     local other = stub.child()
     other.cmd('syntax on')
     other.lua([[require('quill').setup({ chat = { syntax = 'markdown' } })]])

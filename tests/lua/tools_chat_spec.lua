@@ -137,7 +137,7 @@ describe('chat with tools', function()
       local call = { name = 'read_file', arguments = { path = 'src/main.cpp' } }
       note('chat-1', call, 'requested')
     ]])
-    eq({ 'Let me look.', '', '> read_file src/main.cpp …', '', '' }, { unpack(child.lua('return chat()'), 7) })
+    eq({ 'Let me look.', '', '> `read_file` `src/main.cpp` …', '', '' }, { unpack(child.lua('return chat()'), 7) })
     eq({ 'QuillTool' }, child.lua('return groups(8)'))
     child.lua([[
       local call = { name = 'read_file', arguments = { path = 'src/main.cpp' } }
@@ -150,8 +150,8 @@ describe('chat with tools', function()
     ]])
     -- text arriving within a frame of the last render shows at the next frame
     child.wait([[(function() local l = chat() return l[#l] == 'It is fine.' end)()]])
-    eq({ 'Let me look.', '', '> read_file src/main.cpp — done', '', '> edit_file a.txt — rejected', '',
-      '> delete_everything — failed: unknown tool: delete_everything', '', 'It is fine.' },
+    eq({ 'Let me look.', '', '> `read_file` `src/main.cpp` — done', '', '> `edit_file` `a.txt` — rejected', '',
+      '> `delete_everything` — failed: unknown tool: delete_everything', '', 'It is fine.' },
       { unpack(child.lua('return chat()'), 7) })
     eq({ 'QuillError' }, child.lua('return groups(12)'))
     local result = {
@@ -178,7 +178,7 @@ describe('chat with tools', function()
         messages = { { role = 'assistant', content = '', toolCalls = { { name = 'list_files', arguments = {} } } },
           { role = 'tool', content = 'a', toolName = 'list_files' } } }))
     ]])
-    eq({ '## Assistant', '', '> list_files (all files) — done', '', '[stopped: stopped after 2 rounds of tool calls (the limit)]',
+    eq({ '## Assistant', '', '> `list_files` (all files) — done', '', '[stopped: stopped after 2 rounds of tool calls (the limit)]',
       '', '## You', '', '' }, { unpack(child.lua('return chat()'), 5) })
   end)
 
@@ -204,7 +204,24 @@ describe('chat with tools', function()
     ]])
     child.wait('read_answered') -- a read answers asynchronously (it asks git first)
     child.lua([[note('chat-1', { name = 'read_file', arguments = { path = 'r.txt' } }, 'done')]])
-    eq('> read_file r.txt — done (3 lines)', child.lua('return chat()')[7])
+    eq('> `read_file` `r.txt` — done (3 lines)', child.lua('return chat()')[7])
+  end)
+
+  -- A model's names and globs are markdown's markup too: `_`, `**`, backticks, newlines.
+  it('names and arguments are code spans, whatever backticks or newlines they hold', function()
+    local child = child_with_tools()
+    child.cmd('QuillChat look')
+    child.lua([[answer(1, nil, { model = 'llama3.2', capabilities = { 'tools' } })]])
+    child.lua([[
+      note('chat-1', { name = 'list_files', arguments = { pattern = '**/*.lua' } }, 'requested')
+      note('chat-1', { name = 'list_files', arguments = { pattern = '**/*.lua' } }, 'done')
+      note('chat-1', { name = 'read_file', arguments = { path = 'a``b`\nc.txt' } }, 'requested')
+      note('chat-1', { name = 'read_file', arguments = { path = 'a``b`\nc.txt' } }, 'done')
+      note('chat-1', { name = 'edit_file', arguments = { path = '`x`' } }, 'requested')
+    ]])
+    local lines = child.lua('return chat()')
+    eq({ '> `list_files` `**/*.lua` — done', '', '> `read_file` ```a``b` c.txt``` — done', '',
+      '> `edit_file` `` `x` `` …' }, { unpack(lines, 7, 11) })
   end)
 
   it('inline insertions never offer tools', function()
