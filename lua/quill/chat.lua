@@ -23,6 +23,9 @@ local state = {
   turn = nil, -- the running session
   you_mark = nil, -- extmark on the last `## You` header
   notices = {}, -- notices already shown in this conversation ("tools are off: …")
+  -- the final block lines of the tool calls of history's assistant messages: message -> list
+  blocks = setmetatable({}, { __mode = 'k' }),
+  shown = nil, -- the lines above the last `## You` as quill left them (see earlier_turns_edited)
 }
 
 local function notify(msg, level)
@@ -79,28 +82,85 @@ end
 
 -- The conversation `history` (a buffer wiped by the user is rebuilt from it),
 -- then an empty `## You` section: its header, a blank line, the line to type on.
+-- Remember the lines above the last `## You` as quill left them: a send checks that the user did
+-- not change them (the model would not know).
+local function remember_shown(buf)
+  local you = you_row(buf)
+  state.shown = you and { buf = buf, lines = api.nvim_buf_get_lines(buf, 0, you, false) } or nil
+end
+
+local function earlier_turns_edited(buf, you)
+  local shown = state.shown
+  if not shown or shown.buf ~= buf then
+    return false
+  end
+  local now = api.nvim_buf_get_lines(buf, 0, you, false)
+  if #now ~= #shown.lines then
+    return true
+  end
+  for i = 1, #now do
+    if now[i] ~= shown.lines[i] then
+      return true
+    end
+  end
+  return false
+end
+
+-- Replace the whole buffer, with no undo step back to what it held (`u` must not bring back a
+-- conversation that is gone).
+local function set_all_lines(buf, lines)
+  local levels = vim.bo[buf].undolevels
+  vim.bo[buf].undolevels = -1
+  api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].undolevels = levels
+end
+
+local call_label
+
 local function reset_buffer(buf, history)
   api.nvim_buf_clear_namespace(buf, ns, 0, -1)
   api.nvim_buf_clear_namespace(buf, writer.ns, 0, -1)
   state.you_mark = nil
-  local lines, headers = {}, {}
+  local lines, headers, blocks = {}, {}, {}
+  local answering = false -- an `## Assistant` header stands for the turn's answer
   for _, m in ipairs(history or {}) do
-    local header = (m.role == 'user' and M.YOU) or (m.role == 'assistant' and m.content ~= '' and M.ASSISTANT)
-    if header then
+    if m.role == 'user' then
+      answering = false
       table.insert(headers, #lines)
-      vim.list_extend(lines, { header, '' })
+      vim.list_extend(lines, { M.YOU, '' })
       vim.list_extend(lines, writer.split_lines(m.content))
       table.insert(lines, '')
+    elseif m.role == 'assistant' then
+      local calls = type(m.toolCalls) == 'table' and m.toolCalls or {}
+      if not answering and (m.content ~= '' or #calls > 0) then
+        answering = true
+        table.insert(headers, #lines)
+        vim.list_extend(lines, { M.ASSISTANT, '' })
+      end
+      if m.content ~= '' then
+        vim.list_extend(lines, writer.split_lines(m.content))
+        table.insert(lines, '')
+      end
+      local done = state.blocks[m] or {}
+      for i, call in ipairs(calls) do
+        local block = done[i] or { text = call_label(call), group = 'QuillTool' }
+        table.insert(blocks, { row = #lines, group = block.group })
+        vim.list_extend(lines, { block.text, '' })
+      end
     end
   end
   local you = #lines
   vim.list_extend(lines, { M.YOU, '', '' })
-  api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  set_all_lines(buf, lines)
   for _, row in ipairs(headers) do
     hl_line(buf, row, 'QuillHeader')
   end
+  for _, b in ipairs(blocks) do
+    hl_line(buf, b.row, b.group)
+  end
   mark_you(buf, you)
   fences.highlight(buf, lines)
+  remember_shown(buf)
 end
 
 local function map(buf, mode, lhs, fn, desc)
@@ -365,7 +425,7 @@ local function code_span(text)
 end
 
 -- "> `read_file` `src/main.cpp`": the call in one line.
-local function call_label(call)
+call_label = function(call)
   local name = tostring(call.name)
   local args = type(call.arguments) == 'table' and call.arguments or {}
   local what
@@ -449,6 +509,7 @@ local function context_note(s, used, size)
   end
   api.nvim_buf_set_lines(buf, you, you, false, { text, '' })
   hl_line(buf, you, 'QuillCancelled')
+  remember_shown(buf)
 end
 
 local function context_check(s, o)
@@ -577,6 +638,9 @@ local function on_tool(s, params)
     status = 'failed: ' .. msg
   end
   local group = params.status == 'failed' and 'QuillError' or 'QuillTool'
+  -- kept for a rebuild of the buffer: the n-th final status is the n-th call of the turn
+  s.blocks = s.blocks or {}
+  table.insert(s.blocks, { text = label .. ' — ' .. status, group = group })
   if block and block.mark and block.label == label then
     update_block(s, block.mark, label .. ' — ' .. status, group)
   else
@@ -654,9 +718,20 @@ local function finish(s, o)
     end
   end
   vim.list_extend(state.history, o.messages)
+  local blocks = s.blocks or {}
+  for _, m in ipairs(o.messages or {}) do
+    if type(m) == 'table' and type(m.toolCalls) == 'table' and #m.toolCalls > 0 then
+      state.blocks[m] = { unpack(blocks, 1, #m.toolCalls) }
+      blocks = { unpack(blocks, #m.toolCalls + 1) }
+    end
+  end
 
   local w = s.writer
   if not w:valid() then
+    -- the buffer was wiped while the answer streamed: one opened since shows the whole turn now
+    if buf_valid() and state.buf ~= w.buf then
+      reset_buffer(state.buf, state.history)
+    end
     return
   end
   end_thinking(s)
@@ -709,6 +784,7 @@ local function finish(s, o)
     api.nvim_win_set_cursor(win, { w.row + 1, w.col })
   end
   place_thinking(s, buf, win)
+  remember_shown(buf)
   context_check(s, o)
   -- A model Ollama does not have: offer to pull it, and send the prompt (given back above) again.
   local endpoint = config.endpoint()
@@ -790,6 +866,17 @@ local function trim_blank(lines)
   return { unpack(lines, first, last) }
 end
 
+-- The conversation the model gets is the history, not the buffer: a send after the earlier turns
+-- were changed in the buffer is refused, saying so, and nothing is lost.
+local function refuse_edited(buf, you)
+  if not earlier_turns_edited(buf, you) then
+    return false
+  end
+  notify('quill: the earlier turns in the chat were changed, but the model knows them as they were: '
+    .. 'undo the change (u) to send, or :QuillNew to start afresh')
+  return true
+end
+
 -- Send what the user wrote under the last `## You`.
 function M.send()
   if state.turn then
@@ -808,6 +895,9 @@ function M.send()
   local prompt = trim_blank(api.nvim_buf_get_lines(buf, you + 1, -1, false))
   if #prompt == 0 then
     notify('quill: nothing to send: write your question under "## You"')
+    return nil
+  end
+  if refuse_edited(buf, you) then
     return nil
   end
   return submit(buf, you, prompt)
@@ -829,6 +919,8 @@ function M.chat(prompt)
     api.nvim_buf_set_lines(buf, n, n, false, { '', M.YOU })
     you = n + 1
     mark_you(buf, you)
+  elseif refuse_edited(buf, you) then
+    return buf, win
   end
   submit(buf, you, writer.split_lines(prompt))
   return buf, win

@@ -224,6 +224,30 @@ describe('chat with tools', function()
       '> `edit_file` `` `x` `` …' }, { unpack(lines, 7, 11) })
   end)
 
+  it('a chat wiped mid-stream comes back with every tool block and the answer that finished', function()
+    local child = child_with_tools()
+    child.cmd('QuillChat look')
+    child.lua([[answer(1, nil, { model = 'llama3.2', capabilities = { 'tools' } })]])
+    local call = { id = 'c1', name = 'read_file', arguments = { path = 'a.txt' } }
+    child.lua([[note('chat-1', ..., 'requested')]], { call })
+    child.cmd('bwipeout! quill://chat')
+    child.lua([[note('chat-1', ..., 'done')]], { call })
+    child.cmd('QuillChat') -- a new buffer, while the answer still streams
+    child.lua([[tok('chat-1', 'It says hi.')]])
+    child.lua('answer(2, nil, done("chat-1", "It says hi.", { messages = ... }))', { {
+      { role = 'assistant', content = '', toolCalls = { call } },
+      { role = 'tool', content = 'hi', toolName = 'read_file', toolCallId = 'c1' },
+      { role = 'assistant', content = 'It says hi.' },
+    } })
+    eq({ '## You', '', 'look', '', '## Assistant', '', '> `read_file` `a.txt` — done', '', 'It says hi.', '',
+      '## You', '', '' }, child.lua('return chat()'))
+    eq({ 'QuillTool' }, child.lua('return groups(6)'))
+    -- and a later rebuild still has them
+    child.cmd('bwipeout! quill://chat')
+    child.cmd('QuillChat')
+    eq('> `read_file` `a.txt` — done', child.lua('return chat()')[7])
+  end)
+
   it('inline insertions never offer tools', function()
     local child = child_with_tools()
     child.cmd('QuillInsert write')
