@@ -35,6 +35,31 @@ function M.status()
   }
 end
 
+-- A short text for a statusline: '' when quill has nothing to say; "quill ⠙ llama3.2 42 tok"
+-- while an answer streams ("quill ⠙ 2 answers" for several), "· review" when a change waits for
+-- the user. Cheap (reads tables only) and starts nothing.
+function M.statusline()
+  local parts = {}
+  if package.loaded['quill.stream'] then
+    local stream = require('quill.stream')
+    local busy, chats = stream.status()
+    if busy then
+      local frames = stream.SPINNER
+      local frame = frames[math.floor((vim.uv or vim.loop).now() / 100) % #frames + 1]
+      local list = vim.tbl_values(chats)
+      if #list == 1 then
+        table.insert(parts, ('quill %s %s %d tok'):format(frame, tostring(list[1].model or '?'), list[1].tokens or 0))
+      else
+        table.insert(parts, ('quill %s %d answers'):format(frame, #list))
+      end
+    end
+  end
+  if package.loaded['quill.review'] and require('quill.review').current_prompt() then
+    table.insert(parts, #parts == 0 and 'quill · review' or 'review')
+  end
+  return table.concat(parts, ' · ')
+end
+
 -- :QuillChat [prompt]
 function M.chat(prompt)
   return require('quill.chat').chat(prompt)
