@@ -191,6 +191,73 @@ local function set_keymaps(buf)
   map(buf, 'n', keys.help, function()
     M.show_keys(buf)
   end, "quill: list the chat's keys")
+  map(buf, 'n', keys.next_turn, function()
+    M.jump_turn(1, vim.v.count1)
+  end, 'quill: the next ## You / ## Assistant')
+  map(buf, 'n', keys.prev_turn, function()
+    M.jump_turn(-1, vim.v.count1)
+  end, 'quill: the previous ## You / ## Assistant')
+  map(buf, 'n', keys.yank_code, function()
+    M.yank_code(vim.v.register)
+  end, 'quill: yank the code block under the cursor')
+end
+
+-- ]] / [[: to the `count`-th turn header after (dir 1) or before (-1) the cursor line.
+function M.jump_turn(dir, count)
+  local buf = api.nvim_get_current_buf()
+  local row = api.nvim_win_get_cursor(0)[1]
+  local lines = api.nvim_buf_get_lines(buf, 0, -1, false)
+  local target
+  local i = row + dir
+  while i >= 1 and i <= #lines and count > 0 do
+    if lines[i] == M.YOU or lines[i]:find('^## Assistant') then
+      target, count = i, count - 1
+    end
+    i = i + dir
+  end
+  if target then
+    vim.cmd("normal! m'") -- `` and <C-o> come back
+    api.nvim_win_set_cursor(0, { target, 0 })
+  end
+  return target
+end
+
+-- The fenced code block around the cursor line: its lines without the fences, or nil.
+function M.code_block_at(buf, row)
+  local lines = api.nvim_buf_get_lines(buf, 0, -1, false)
+  local open_row, fence
+  for i = 1, #lines do
+    local marker = lines[i]:match('^%s*(```+)') or lines[i]:match('^%s*(~~~+)')
+    if not open_row and marker then
+      open_row, fence = i, marker
+    elseif open_row and marker and lines[i]:match('^%s*' .. vim.pesc(fence) .. '[`~]*%s*$') then
+      if row >= open_row and row <= i then
+        return { unpack(lines, open_row + 1, i - 1) }
+      end
+      open_row = nil
+    end
+    if open_row == nil and i >= row then
+      return nil
+    end
+  end
+  return nil
+end
+
+-- gy: yank the code block under the cursor into `register` (linewise).
+function M.yank_code(register)
+  local buf = api.nvim_get_current_buf()
+  local block = M.code_block_at(buf, api.nvim_win_get_cursor(0)[1])
+  if not block then
+    notify('quill: the cursor is not in a fenced code block')
+    return false
+  end
+  register = (register == nil or register == '') and '"' or register
+  vim.fn.setreg(register, block, 'l')
+  if register == '"' then
+    vim.fn.setreg('0', block, 'l') -- like a yank
+  end
+  vim.api.nvim_echo({ { ('quill: yanked %d line%s of code'):format(#block, #block == 1 and '' or 's') } }, false, {})
+  return true
 end
 
 -- The chat's own keys, "KEY  what it does" a line each (Normal mode first).

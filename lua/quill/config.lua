@@ -77,6 +77,9 @@ local defaults = {
     cancel = '<C-c>',
     close = 'q', -- close the chat window
     help = 'g?', -- list the chat's keys
+    next_turn = ']]', -- the next `## You` / `## Assistant` header
+    prev_turn = '[[', -- the previous one
+    yank_code = 'gy', -- yank the fenced code block under the cursor
   },
 }
 
@@ -284,6 +287,9 @@ local schema = {
     cancel = key_or_false,
     close = key_or_false,
     help = key_or_false,
+    next_turn = key_or_false,
+    prev_turn = key_or_false,
+    yank_code = key_or_false,
   },
 }
 

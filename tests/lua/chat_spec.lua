@@ -60,7 +60,8 @@ describe('chat buffer', function()
     child.input('g?')
     child.wait('#_G.notes > 0')
     local text = child.lua('return _G.notes[1].msg'):lower()
-    for _, want in ipairs({ 'normal <cr>', 'insert <c%-s>', 'normal <c%-c>', 'normal q ', 'normal g%? ' }) do
+    for _, want in ipairs({ 'normal <cr>', 'insert <c%-s>', 'normal <c%-c>', 'normal q ', 'normal g%? ',
+      'normal %]%] ', 'normal %[%[ ', 'normal gy ' }) do
       h.matches(want, text, 'g? lists ' .. want)
     end
     eq(2, child.lua('return #vim.api.nvim_list_wins()'))
@@ -75,6 +76,36 @@ describe('chat buffer', function()
     child.wait('#_G.notes > 0')
     eq(1, child.lua('return #vim.api.nvim_list_wins()'))
     h.matches('only window', child.lua('return _G.notes[1].msg'))
+  end)
+
+  it(']] and [[ move between turns; gy yanks the code block under the cursor', function()
+    local child = stub.child()
+    child.cmd('QuillChat first')
+    child.lua([[tok('chat-1', 'Try:\n\n```lua\nlocal a = 1\nprint(a)\n```\n\nDone.')]])
+    child.lua([[answer(1, nil, done('chat-1', 'x'))]])
+    -- 1 ## You, 5 ## Assistant, 9 ```lua, 10 local a = 1, 11 print(a), 12 ```, 16 ## You
+    local function cursor()
+      return child.lua('return vim.api.nvim_win_get_cursor(0)[1]')
+    end
+    child.lua('vim.api.nvim_win_set_cursor(0, { 1, 0 })')
+    child.type(']]')
+    eq(5, cursor())
+    child.type(']]')
+    eq(16, cursor())
+    child.type('2[[')
+    eq(1, cursor())
+    child.type(']]]]') -- nothing after the last: stays
+    child.type(']]')
+    eq(16, cursor())
+    child.lua('vim.api.nvim_win_set_cursor(0, { 11, 2 })')
+    child.type('gy')
+    eq({ 'local a = 1\nprint(a)\n', 'V' }, child.lua([[return { vim.fn.getreg('"'), vim.fn.getregtype('"') }]]))
+    child.type('"agy')
+    eq('local a = 1\nprint(a)\n', child.lua([[return vim.fn.getreg('a')]]))
+    child.lua('_G.notes = {}')
+    child.lua('vim.api.nvim_win_set_cursor(0, { 14, 0 })')
+    child.type('gy')
+    h.matches('not in a fenced code block', child.lua('return _G.notes[1].msg'))
   end)
 
   it(':QuillChat from another tab opens the chat in that tab instead of jumping away', function()
