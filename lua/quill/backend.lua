@@ -689,11 +689,33 @@ local function on_initialized(p, err, result)
   end
 end
 
+-- The log is cut before a backend starts once it is over LOG_MAX_BYTES: it becomes <log>.1,
+-- the one old file kept.
+M.LOG_MAX_BYTES = 10 * 1024 * 1024
+local session_marked = false
+
+local function rotate_log(path)
+  local st = uv.fs_stat(path)
+  if st and st.size > M.LOG_MAX_BYTES then
+    uv.fs_rename(path, path .. '.1')
+  end
+end
+
+-- The line :QuillLog looks for: where this Neovim's lines begin.
+function M.session_line()
+  return ('session start (Neovim pid %d)'):format(vim.fn.getpid())
+end
+
 local function spawn()
   local cfg = config.get()
   local cmd = M.resolve_cmd()
   local log_file = M.log_file()
   vim.fn.mkdir(vim.fn.fnamemodify(log_file, ':h'), 'p')
+  rotate_log(log_file)
+  if not session_marked then
+    session_marked = true
+    log_line(log_file, 'info', '===== ' .. M.session_line() .. ' =====')
+  end
   local p = {
     cmd = cmd,
     log_file = log_file,

@@ -1020,6 +1020,14 @@ function M.new()
   return buf
 end
 
+-- Whether this conversation offers tools (:QuillTools, else tools.enabled).
+function M.tools_enabled()
+  if state.tools == nil then
+    return config.get().tools.enabled
+  end
+  return state.tools
+end
+
 -- :QuillTools: offer tools in this conversation or not ('on', 'off'; nil or ''
 -- toggles), whatever tools.enabled says. Returns the new setting.
 function M.set_tools(arg)

@@ -3,18 +3,43 @@ local M = {}
 
 local levels = vim.log.levels
 
+-- A URL as shown to people: credentials masked.
+local function shown_url(url)
+  return (tostring(url):gsub('^(%a[%w+.-]*://)[^/@]*@', '%1***@'))
+end
+
 local function describe(backend)
+  local config = require('quill.config')
+  local cfg = config.get()
   local info = backend.info()
   local server = info.server_info or {}
   local caps = info.capabilities or {}
+  local e = config.endpoint() or { name = tostring(cfg.endpoint), kind = '?' }
+  local url = e.url or (os.getenv('OLLAMA_HOST') or 'http://127.0.0.1:11434')
+  local names = config.endpoint_names(cfg)
+  local endpoint = ('%s (%s, %s)'):format(e.name, e.kind, shown_url(url))
+  if #names > 1 then
+    endpoint = endpoint .. ('; all: %s (:QuillEndpoint)'):format(table.concat(names, ', '))
+  end
+  local tools = package.loaded['quill.chat'] and require('quill.chat').tools_enabled() or cfg.tools.enabled
+  local tools_text = tools
+      and ('on: offered when the model supports them; edits %s, %s'):format(
+        cfg.tools.auto_approve and 'applied without asking' or 'reviewed by you',
+        cfg.tools.write and 'written to disk' or 'left unsaved in buffers')
+    or 'off in this chat (:QuillTools)'
   return table.concat({
     string.format('quill: %s %s running (pid %s, restarts %d)', tostring(server.name), tostring(server.version),
       tostring(info.pid), info.restarts),
-    'binary:  ' .. info.cmd,
-    'log:     ' .. info.log_file,
-    'methods: ' .. table.concat(type(caps.methods) == 'table' and caps.methods or {}, ', '),
+    'endpoint:  ' .. endpoint,
+    'model:     ' .. tostring(cfg.model),
+    'tools:     ' .. tools_text,
+    'workspace: ' .. backend.workspace_root(),
+    'binary:    ' .. info.cmd,
+    'log:       ' .. info.log_file,
+    'methods:   ' .. table.concat(type(caps.methods) == 'table' and caps.methods or {}, ', '),
   }, '\n')
 end
+M._describe = describe
 
 -- :QuillInfo. Starting (if needed) includes the initialize round trip, so the
 -- report reflects a backend that has answered.
@@ -44,11 +69,24 @@ end
 
 -- :QuillLog
 function M.log()
-  local path = require('quill.backend').log_file()
+  local backend = require('quill.backend')
+  local path = backend.log_file()
   vim.cmd('split ' .. vim.fn.fnameescape(path))
   -- the newest lines are what one looks for; reloaded when the backend writes more
   vim.bo.autoread = true
   vim.cmd('normal! G')
+  -- where this Neovim's session begins: highlighted, and said
+  local marker = backend.session_line()
+  local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+  for row = #lines, 1, -1 do
+    if lines[row]:find(marker, 1, true) then
+      local ns = vim.api.nvim_create_namespace('quill_log')
+      vim.api.nvim_buf_clear_namespace(0, ns, 0, -1)
+      vim.api.nvim_buf_add_highlight(0, ns, 'Title', row - 1, 0, -1)
+      vim.api.nvim_echo({ { ('quill: this Neovim\'s session starts at line %d (:%d)'):format(row, row) } }, true, {})
+      break
+    end
+  end
 end
 
 -- :[range]QuillInsert [instruction]; asks for the instruction when there is none.
