@@ -54,6 +54,19 @@ end, {
   end,
 })
 
+-- The first <Tab> after :QuillModel / :QuillPull completes: the models are asked for while the
+-- command is typed (a completion function cannot wait for them without blocking Neovim).
+vim.api.nvim_create_autocmd('CmdlineChanged', {
+  group = vim.api.nvim_create_augroup('quill_complete_models', { clear = true }),
+  pattern = ':',
+  callback = function()
+    local line = vim.fn.getcmdline()
+    if line:find('^%s*Quill[MP]') and (line:find('^%s*QuillMo') or line:find('^%s*QuillPu')) then
+      require('quill.commands').prefetch_models()
+    end
+  end,
+})
+
 command('QuillPull', 'quill: download a model into Ollama (no name: the configured one)', function(a)
   require('quill').pull(a.args)
 end, {

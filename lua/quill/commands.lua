@@ -219,15 +219,26 @@ function M.model(name)
   end)
 end
 
--- Completion for :QuillModel: names from the last listing (refreshed in the
--- background, so the next completion sees the current ones).
-function M.complete_models(lead)
-  local backend = require('quill.backend')
-  backend.request('models/list', { endpoint = (current_endpoint()) }, function(err, result)
+local listed_at = nil -- uv.now() of the last models/list asked for completion
+
+-- Refresh the names completion offers, in the background, at most every few seconds.
+function M.prefetch_models()
+  local now = (vim.uv or vim.loop).now()
+  if listed_at and now - listed_at < 3000 then
+    return
+  end
+  listed_at = now
+  require('quill.backend').request('models/list', { endpoint = (current_endpoint()) }, function(err, result)
     if not err then
       model_names = names_of(result)
     end
   end)
+end
+
+-- Completion for :QuillModel: names from the last listing, asked for as soon as the command is
+-- being typed (plugin/quill.lua) so the first <Tab> has them; refreshed for the next one.
+function M.complete_models(lead)
+  M.prefetch_models()
   return vim.tbl_filter(function(n)
     return n:sub(1, #lead) == lead
   end, model_names)
