@@ -424,8 +424,32 @@ local function finish(s, o)
   end
   set_note(s, chunks)
   w:close()
+  -- the note goes with the text: an undo of the insertion takes it away at once
+  local buf = s.bufnr
+  local seq = s.wrote and in_buf(buf, function()
+    return vim.fn.undotree().seq_cur
+  end)
+  local watch
+  local function done_watching()
+    if watch then
+      pcall(api.nvim_del_autocmd, watch)
+      watch = nil
+    end
+  end
+  if seq then
+    watch = api.nvim_create_autocmd({ 'TextChanged', 'TextChangedI' }, {
+      buffer = buf,
+      callback = function()
+        if vim.fn.undotree().seq_cur < seq then
+          clear_note(s)
+          done_watching()
+        end
+      end,
+    })
+  end
   vim.defer_fn(function()
     clear_note(s)
+    done_watching()
   end, M.NOTE_MS)
 end
 

@@ -140,6 +140,30 @@ describe(':QuillInsert', function()
     ]]))
   end)
 
+  it('the stats note goes away with an undo of the insertion, not with other edits', function()
+    local child = setup({ 'a', '' }, { 2, 0 })
+    local function notes_shown()
+      return child.lua([[
+        local n = 0
+        for _, m in ipairs(vim.api.nvim_buf_get_extmarks(0, require('quill.stream').ns, 0, -1, { details = true })) do
+          if m[4].virt_text then n = n + 1 end
+        end
+        return n
+      ]])
+    end
+    child.cmd('QuillInsert x')
+    child.lua([[tok('inline-1', 'new')]])
+    child.lua([[answer(1, nil, done('inline-1', 'new'))]])
+    eq(1, notes_shown())
+    keys(child, 'ggAb<Esc>') -- an edit elsewhere: the note stays
+    eq(1, notes_shown())
+    keys(child, 'u') -- undoes the edit, not the insertion
+    eq(1, notes_shown())
+    keys(child, 'u') -- the insertion
+    eq({ 'a', '' }, lines(child))
+    eq(0, notes_shown())
+  end)
+
   it('an answer of several lines begun inside a line moves above it; one line stays inline', function()
     local child = setup({ 'x = foo(1)' }, { 1, 7 })
     child.cmd('QuillInsert x')
