@@ -200,6 +200,54 @@ local function set_keymaps(buf)
   map(buf, 'n', keys.yank_code, function()
     M.yank_code(vim.v.register)
   end, 'quill: yank the code block under the cursor')
+  map(buf, 'n', keys.open_file, function()
+    M.open_block_file()
+  end, 'quill: open the file of the tool call under the cursor (else gf)')
+end
+
+-- The path of the tool call block on `line` ("> `edit_file` `src/a.c` — done"), or nil.
+function M.block_path(line)
+  local fence, rest = line:match('^> `[^`]+` (`+)(.*)$')
+  if not fence then
+    return nil
+  end
+  local close = rest:find(fence, 1, true)
+  if not close then
+    return nil
+  end
+  local path = rest:sub(1, close - 1)
+  if #fence > 1 or path:find('^ .* $') then
+    path = path:gsub('^ ', ''):gsub(' $', '')
+  end
+  return path ~= '' and path or nil
+end
+
+-- gf in the chat: on a tool call block, open its file (the edited buffer, unsaved changes and
+-- all) in the window the chat came from; elsewhere Neovim's own gf.
+function M.open_block_file()
+  local line = api.nvim_get_current_line()
+  local path = line:find('^> `') and M.block_path(line)
+  if not path then
+    local ok, err = pcall(vim.cmd, 'normal! gf')
+    if not ok then
+      notify('quill: ' .. tostring(err):gsub('^Vim%(normal%):', ''))
+    end
+    return false
+  end
+  local real, why = require('quill.tools').resolve(path)
+  if not real then
+    notify(('quill: cannot open %s: %s'):format(path, type(why) == 'table' and tostring(why.message) or tostring(why)))
+    return false
+  end
+  local buf = vim.fn.bufadd(real)
+  vim.bo[buf].buflisted = true
+  local chat = api.nvim_get_current_win()
+  vim.cmd('wincmd p')
+  if api.nvim_get_current_win() == chat then
+    vim.cmd(vim.o.splitright and 'leftabove vsplit' or 'vsplit')
+  end
+  api.nvim_win_set_buf(0, buf)
+  return true
 end
 
 -- ]] / [[: to the `count`-th turn header after (dir 1) or before (-1) the cursor line.
@@ -694,6 +742,10 @@ local function on_tool(s, params)
   local summary = require('quill.tools').take_summary(s.id)
   local status
   if params.status == 'done' then
+    local key = config.get().keymaps.open_file
+    if summary and key and summary:find('; unsaved$') then
+      summary = summary .. ', ' .. key .. ' opens it'
+    end
     status = 'done' .. (summary and (' (' .. summary .. ')') or '')
   elseif params.status == 'rejected' then
     status = 'rejected'

@@ -80,6 +80,7 @@ local defaults = {
     next_turn = ']]', -- the next `## You` / `## Assistant` header
     prev_turn = '[[', -- the previous one
     yank_code = 'gy', -- yank the fenced code block under the cursor
+    open_file = 'gf', -- on a tool call block: open its file (elsewhere: Neovim's gf)
   },
 }
 
@@ -290,6 +291,7 @@ local schema = {
     next_turn = key_or_false,
     prev_turn = key_or_false,
     yank_code = key_or_false,
+    open_file = key_or_false,
   },
 }
 

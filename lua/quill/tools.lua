@@ -794,6 +794,11 @@ end
 -- editor/applyEdit --------------------------------------------------------------
 
 -- Writes `buf` to `real` when tools.write is on; `msg` (for the model) says what happened.
+-- "; unsaved" for the summary of a change that stays in a modified buffer.
+local function unsaved_mark(buf)
+  return (api.nvim_buf_is_valid(buf) and vim.bo[buf].modified) and '; unsaved' or ''
+end
+
 local function save_if_configured(buf, real, msg)
   if not config.get().tools.write then
     return msg .. ' (not saved yet)'
@@ -893,6 +898,7 @@ local function edit(path, old, new, chat_id, real, rel, ctx, respond)
     local msg = ('edited %s (%s replaced by %d)'):format(rel, plural(count_lines(old), 'line'), count_lines(new))
     msg = save_if_configured(buf, real, msg)
     summaries[chat_id] = ('%s replaced by %d'):format(plural(count_lines(old), 'line'), count_lines(new))
+      .. unsaved_mark(buf)
     respond(nil, { applied = true, message = msg })
   end), { more_lines = more })
 end
@@ -968,7 +974,7 @@ function M.create_file(params, respond, ctx)
     vim.bo[buf].eol = eol or content == ''
     local msg = ('created %s (%s)'):format(rel, plural(count_lines(content), 'line'))
     msg = save_if_configured(buf, real, msg)
-    summaries[chat_id] = plural(count_lines(content), 'line')
+    summaries[chat_id] = plural(count_lines(content), 'line') .. unsaved_mark(buf)
     respond(nil, { created = true, message = msg })
   end), { more_lines = more })
 end

@@ -32,7 +32,7 @@ describe('config', function()
     eq({ position = 'right', size = 0.4, syntax = 'light', max_answer_bytes = 4194304,
       show_thinking = true }, cfg.chat)
     eq({ send = '<CR>', send_insert = '<C-s>', cancel = '<C-c>', close = 'q', help = 'g?',
-      next_turn = ']]', prev_turn = '[[', yank_code = 'gy' }, cfg.keymaps)
+      next_turn = ']]', prev_turn = '[[', yank_code = 'gy', open_file = 'gf' }, cfg.keymaps)
   end)
 
   it('deep-merges options over the defaults', function()
@@ -50,7 +50,7 @@ describe('config', function()
     eq({ Authorization = 'Bearer t' }, cfg.headers)
     eq({ connect_ms = 5000, first_byte_ms = 300000, idle_ms = 1000 }, cfg.timeouts)
     eq({ send = '<CR>', send_insert = '<C-s>', cancel = false, close = 'q', help = 'g?',
-      next_turn = ']]', prev_turn = '[[', yank_code = 'gy' }, cfg.keymaps)
+      next_turn = ']]', prev_turn = '[[', yank_code = 'gy', open_file = 'gf' }, cfg.keymaps)
     eq({ temperature = 0.2 }, cfg.options)
     eq('info', cfg.log_level)
   end)

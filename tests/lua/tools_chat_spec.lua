@@ -248,6 +248,18 @@ describe('chat with tools', function()
     eq('> `read_file` `a.txt` — done', child.lua('return chat()')[7])
   end)
 
+  it('the path of a block is read back from its code span, whatever it holds', function()
+    local child = child_with_tools()
+    local function path(line)
+      return child.lua([[return require('quill.chat').block_path(...) or vim.NIL]], { line })
+    end
+    eq('src/a.c', path('> `edit_file` `src/a.c` — done'))
+    eq('a``b` c.txt', path('> `read_file` ```a``b` c.txt``` — done'))
+    eq('`x`', path('> `edit_file` `` `x` `` …'))
+    eq(vim.NIL, path('> `list_files` (all files) — done'))
+    eq(vim.NIL, path('plain text'))
+  end)
+
   it('inline insertions never offer tools', function()
     local child = child_with_tools()
     child.cmd('QuillInsert write')

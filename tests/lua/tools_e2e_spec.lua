@@ -127,10 +127,21 @@ describe('tools end to end', function()
     wait_idle(child)
     local r = tool_messages(url)
     h.matches('^edited e.txt', r[1])
-    assert_line(child, '> `edit_file` `e.txt` — done (1 line replaced by 1)')
+    assert_line(child, '> `edit_file` `e.txt` — done (1 line replaced by 1; unsaved, gf opens it)')
     local buf = child.lua([[return require('quill.tools')._find_buffer(...)]], { root .. '/e.txt' })
     eq({ 'alpha', 'BETA' }, child.lua('return lines(...)', { buf }))
     eq('alpha\nbeta\n', read_file(root .. '/e.txt'), 'not written')
+    -- gf on the block opens the edited buffer beside the chat
+    child.lua([[
+      local chat = require('quill.chat').state()
+      vim.api.nvim_set_current_win(chat.win)
+      for i, l in ipairs(vim.api.nvim_buf_get_lines(chat.buf, 0, -1, false)) do
+        if l:find('^> `edit_file`') then vim.api.nvim_win_set_cursor(0, { i, 0 }) end
+      end
+    ]])
+    child.type('gf')
+    eq(buf, child.lua('return vim.api.nvim_get_current_buf()'))
+    eq(true, child.lua([[return vim.api.nvim_get_current_win() ~= require('quill.chat').state().win]]))
     child.lua('vim.api.nvim_set_current_buf(...)', { buf })
     child.type('u')
     eq({ 'alpha', 'beta' }, child.lua('return lines(...)', { buf }))
