@@ -117,6 +117,36 @@ end
 
 local call_label
 
+-- A dimmed hint on an empty conversation's prompt line: how to send. Gone at the first change.
+local hint_ns = api.nvim_create_namespace('quill_chat_hint')
+
+local function show_hint(buf, row)
+  local keys = config.get().keymaps
+  local parts = {}
+  if keys.send then
+    table.insert(parts, keys.send .. ' sends it' .. (keys.send_insert and (' (' .. keys.send_insert .. ' in Insert mode)') or ''))
+  elseif keys.send_insert then
+    table.insert(parts, keys.send_insert .. ' in Insert mode sends it')
+  end
+  if keys.help then
+    table.insert(parts, keys.help .. ' lists the keys')
+  end
+  local text = 'write your question here' .. (#parts > 0 and ('; ' .. table.concat(parts, ' · ')) or '')
+  api.nvim_buf_clear_namespace(buf, hint_ns, 0, -1)
+  api.nvim_buf_set_extmark(buf, hint_ns, row, 0, { virt_text = { { text, 'Comment' } }, virt_text_pos = 'eol' })
+  local tick = api.nvim_buf_get_changedtick(buf) -- (TextChanged also reports the change that made the buffer)
+  local id
+  id = api.nvim_create_autocmd({ 'TextChanged', 'TextChangedI' }, {
+    buffer = buf,
+    callback = function()
+      if not api.nvim_buf_is_valid(buf) or api.nvim_buf_get_changedtick(buf) ~= tick then
+        pcall(api.nvim_buf_clear_namespace, buf, hint_ns, 0, -1)
+        pcall(api.nvim_del_autocmd, id)
+      end
+    end,
+  })
+end
+
 local function reset_buffer(buf, history)
   api.nvim_buf_clear_namespace(buf, ns, 0, -1)
   api.nvim_buf_clear_namespace(buf, writer.ns, 0, -1)
@@ -161,6 +191,9 @@ local function reset_buffer(buf, history)
   mark_you(buf, you)
   fences.highlight(buf, lines)
   remember_shown(buf)
+  if #lines == 3 then
+    show_hint(buf, 2)
+  end
 end
 
 local function map(buf, mode, lhs, fn, desc)

@@ -54,6 +54,27 @@ describe('chat buffer', function()
       vim.api.nvim_get_current_buf() == require('quill.chat').state().buf }]]))
   end)
 
+  it('a new chat shows a dimmed hint on how to send, gone at the first change', function()
+    local child = stub.child()
+    child.cmd('QuillChat')
+    local function hint()
+      return child.lua([[
+        local ns = vim.api.nvim_get_namespaces().quill_chat_hint
+        local marks = vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, { details = true })
+        return marks[1] and { marks[1][2], marks[1][4].virt_text[1][1], marks[1][4].virt_text[1][2] } or vim.NIL
+      ]])
+    end
+    eq({ 2, "write your question here; <CR> sends it (<C-s> in Insert mode) · g? lists the keys", 'Comment' }, hint())
+    child.type('ihello<Esc>')
+    eq(vim.NIL, hint())
+    -- a conversation that has turns shows none; :QuillNew brings it back
+    child.lua([[require('quill.chat').send()]])
+    child.lua([[answer(1, nil, done('chat-1', 'hi'))]])
+    eq(vim.NIL, hint())
+    child.cmd('QuillNew')
+    eq(2, hint()[1])
+  end)
+
   it('q closes the chat window and g? lists its keys, each with a description', function()
     local child = stub.child()
     child.cmd('QuillChat')
