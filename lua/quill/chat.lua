@@ -124,14 +124,14 @@ local function show_hint(buf, row)
   local keys = config.get().keymaps
   local parts = {}
   if keys.send then
-    table.insert(parts, keys.send .. ' sends it' .. (keys.send_insert and (' (' .. keys.send_insert .. ' in Insert mode)') or ''))
+    table.insert(parts, keys.send .. ' sends' .. (keys.send_insert and (' (' .. keys.send_insert .. ' in Insert)') or ''))
   elseif keys.send_insert then
-    table.insert(parts, keys.send_insert .. ' in Insert mode sends it')
+    table.insert(parts, keys.send_insert .. ' in Insert sends')
   end
   if keys.help then
-    table.insert(parts, keys.help .. ' lists the keys')
+    table.insert(parts, keys.help .. ' keys')
   end
-  local text = 'write your question here' .. (#parts > 0 and ('; ' .. table.concat(parts, ' · ')) or '')
+  local text = 'ask here' .. (#parts > 0 and (' · ' .. table.concat(parts, ' · ')) or '')
   api.nvim_buf_clear_namespace(buf, hint_ns, 0, -1)
   api.nvim_buf_set_extmark(buf, hint_ns, row, 0, { virt_text = { { text, 'Comment' } }, virt_text_pos = 'eol' })
   local tick = api.nvim_buf_get_changedtick(buf) -- (TextChanged also reports the change that made the buffer)

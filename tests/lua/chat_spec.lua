@@ -64,7 +64,7 @@ describe('chat buffer', function()
         return marks[1] and { marks[1][2], marks[1][4].virt_text[1][1], marks[1][4].virt_text[1][2] } or vim.NIL
       ]])
     end
-    eq({ 2, "write your question here; <CR> sends it (<C-s> in Insert mode) · g? lists the keys", 'Comment' }, hint())
+    eq({ 2, 'ask here · <CR> sends (<C-s> in Insert) · g? keys', 'Comment' }, hint())
     child.type('ihello<Esc>')
     eq(vim.NIL, hint())
     -- a conversation that has turns shows none; :QuillNew brings it back
