@@ -474,6 +474,9 @@ local function complete(s, err, result)
   s.frame_timer = nil
   sessions[s.id] = nil
   watch_keys()
+  if package.loaded['quill.review'] then
+    require('quill.review').forget(s.id) -- "accept all" lasts one answer
+  end
   s.done_ns = uv.hrtime()
   local o = outcome(s, err, result)
   local ok, e = pcall(s.on_done, o)
