@@ -145,6 +145,30 @@ describe('chat buffer', function()
     child.wait('vim.fn.line("w$") == vim.fn.line("$")', 1000)
   end)
 
+  it('keeps following while its tab is not current', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.cmd('tabnew')
+    for i = 1, 40 do
+      child.lua('tok("chat-1", ...)', { ('line %d\n'):format(i) })
+      child.lua('vim.wait(20)') -- each its own render
+    end
+    child.cmd('tabprevious')
+    local function at_end()
+      return child.lua([[
+        local w = require('quill.chat').state().win
+        local last = vim.api.nvim_buf_line_count(vim.api.nvim_win_get_buf(w))
+        return vim.api.nvim_win_get_cursor(w)[1] >= last - 1 and vim.fn.line('w$', w) == last
+      ]])
+    end
+    eq(true, at_end(), 'at the end on coming back')
+    for i = 41, 60 do
+      child.lua('tok("chat-1", ...)', { ('line %d\n'):format(i) })
+      child.lua('vim.wait(20)')
+    end
+    eq(true, at_end(), 'and still following')
+  end)
+
   it('sizes the chat as a fraction of the screen, never squeezing the other windows', function()
     local child = stub.child()
     child.lua('vim.o.columns = 90')
