@@ -568,7 +568,9 @@ local function code_span(text)
     longest = math.max(longest, #run)
   end
   local fence = string.rep('`', longest + 1)
-  local pad = (text:find('^`') or text:find('`$')) and ' ' or ''
+  -- CommonMark takes one space off each end of a span that starts and ends with one
+  local spaced = text:find('^ ') and text:find(' $') and text:find('%S')
+  local pad = (text:find('^`') or text:find('`$') or spaced) and ' ' or ''
   return fence .. pad .. text .. pad .. fence
 end
 

@@ -326,6 +326,12 @@ local function make_one_undo_step(w, replaced)
     local cursor = api.nvim_win_get_cursor(win)
     writer.prepare_undo(w, ours)
     if replaced then
+      -- an end at the start of a line: that line is not ours (the user removed the empty one
+      -- the answer ended on)
+      if ec == 0 and er > sr then
+        er = er - 1
+        ec = #(api.nvim_buf_get_lines(w.buf, er, er + 1, false)[1] or '')
+      end
       local answer = api.nvim_buf_get_lines(w.buf, sr, er + 1, false)
       api.nvim_buf_set_lines(w.buf, sr, er + 1, false, replaced)
       vim.cmd('let &g:undolevels = &g:undolevels')

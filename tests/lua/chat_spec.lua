@@ -216,6 +216,46 @@ describe('chat buffer', function()
     h.matches('^lua', group(10, 1), 'after a rebuild')
   end)
 
+  it('a buffer takes at most MAX_LANGUAGES languages, that many and no more', function()
+    local child = stub.child()
+    child.lua([[require('quill.fences').MAX_LANGUAGES = 2]])
+    child.cmd('QuillChat code')
+    child.lua([[tok('chat-1', '```lua\nlocal x = 1\n```\n\n```python\nimport os\n```\n\n```vim\nset nu\n```\n')]])
+    child.lua([[answer(1, nil, done('chat-1', 'x'))]])
+    local function group(row, col)
+      return child.lua([[
+        local row, col = ...
+        return vim.fn.synIDattr(vim.fn.synID(row, col, 1), 'name')
+      ]], { row, col })
+    end
+    -- 8 local x = 1, 12 import os, 16 set nu
+    h.matches('^lua', group(8, 1))
+    h.matches('^python', group(12, 1), 'the second language is still taken')
+    eq('quillchatFence', group(16, 1), 'the third is not')
+  end)
+
+  it('gy on a fence line yanks the block it opens or closes', function()
+    local child = stub.child()
+    child.cmd('QuillChat first')
+    child.lua([[tok('chat-1', 'Try:\n\n```lua\nlocal a = 1\n```\n\nDone.')]])
+    child.lua([[answer(1, nil, done('chat-1', 'x'))]])
+    -- 9 ```lua, 10 local a = 1, 11 ```
+    for _, row in ipairs({ 9, 11 }) do
+      child.lua('vim.fn.setreg(\'"\', "")')
+      child.lua('vim.api.nvim_win_set_cursor(0, { ' .. row .. ', 0 })')
+      child.type('gy')
+      eq('local a = 1\n', child.lua([[return vim.fn.getreg('"')]]), 'on row ' .. row)
+    end
+  end)
+
+  it('statusline(): a review waiting while an answer streams is one more part', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', 'a', 'b', 'c')]])
+    child.lua([[require('quill.review').confirm('c', 'quill: edit a?', { '+a' }, nil, function() end)]])
+    h.matches('^quill %S+ llama3%.2 3 tok · review$', child.lua([[return require('quill').statusline()]]))
+  end)
+
   it('sends model, options and system prompt from the config', function()
     local child = stub.child()
     child.lua([[require('quill').setup({ model = 'qwen3:8b', system_prompt = 'Be brief.',

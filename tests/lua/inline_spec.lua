@@ -164,6 +164,18 @@ describe(':QuillInsert', function()
     eq(0, notes_shown())
   end)
 
+  it('in column 0, an empty placeholder the user deleted takes no line of the buffer with it', function()
+    local child = setup({ 'a', 'b' }, { 2, 0 })
+    child.cmd('QuillInsert x')
+    child.lua([[tok('inline-1', 'one\ntwo\n')]])
+    child.wait([[#lines() == 5]])
+    keys(child, '4Gdd') -- the empty line the answer would go on
+    child.lua([[answer(1, nil, done('inline-1', 'x'))]])
+    eq({ 'a', 'one', 'two', 'b' }, lines(child), "b is not joined to the answer's last line")
+    keys(child, 'u')
+    eq({ 'a', 'b' }, lines(child), 'one u removes the answer and only it')
+  end)
+
   it('an answer of several lines begun inside a line moves above it; one line stays inline', function()
     local child = setup({ 'x = foo(1)' }, { 1, 7 })
     child.cmd('QuillInsert x')

@@ -132,6 +132,18 @@ describe('plugin/quill.lua', function()
     eq(1, marks)
   end)
 
+  it('a log of exactly LOG_MAX_BYTES is not cut', function()
+    local child = new_child()
+    local log = vim.fn.tempname() .. '.log'
+    vim.fn.writefile({ string.rep('x', 99) }, log) -- 100 bytes with its newline
+    child.lua([[require('quill').setup({ log_file = ... })
+      require('quill.backend').LOG_MAX_BYTES = 100]], { log })
+    child.cmd('QuillInfo')
+    child.wait('#notes > 0')
+    eq(0, vim.fn.filereadable(log .. '.1'), 'not rotated at the limit')
+    eq(string.rep('x', 99), vim.fn.readfile(log)[1])
+  end)
+
   it(':QuillInfo reports a missing binary as an error', function()
     local child = new_child()
     child.lua("vim.env.QUILL_BACKEND = '/nonexistent/quill-backend'")
