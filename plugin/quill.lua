@@ -61,7 +61,7 @@ vim.api.nvim_create_autocmd('CmdlineChanged', {
   pattern = ':',
   callback = function()
     local line = vim.fn.getcmdline()
-    if line:find('^%s*Quill[MP]') and (line:find('^%s*QuillMo') or line:find('^%s*QuillPu')) then
+    if line:find('^%s*QuillMo') or line:find('^%s*QuillPu') then
       require('quill.commands').prefetch_models()
     end
   end,

@@ -3,11 +3,6 @@ local M = {}
 
 local levels = vim.log.levels
 
--- A URL as shown to people: credentials masked.
-local function shown_url(url)
-  return (tostring(url):gsub('^(%a[%w+.-]*://)[^/@]*@', '%1***@'))
-end
-
 local function describe(backend)
   local config = require('quill.config')
   local cfg = config.get()
@@ -15,9 +10,10 @@ local function describe(backend)
   local server = info.server_info or {}
   local caps = info.capabilities or {}
   local e = config.endpoint() or { name = tostring(cfg.endpoint), kind = '?' }
-  local url = e.url or (os.getenv('OLLAMA_HOST') or 'http://127.0.0.1:11434')
+  local health = require('quill.health')
+  local url = e.url and health.redact_host(e.url) or health.host_of(cfg)
   local names = config.endpoint_names(cfg)
-  local endpoint = ('%s (%s, %s)'):format(e.name, e.kind, shown_url(url))
+  local endpoint = ('%s (%s, %s)'):format(e.name, e.kind, url)
   if #names > 1 then
     endpoint = endpoint .. ('; all: %s (:QuillEndpoint)'):format(table.concat(names, ', '))
   end

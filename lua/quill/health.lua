@@ -121,10 +121,12 @@ function M.redact_host(host)
   return host:sub(1, start - 1) .. '***' .. host:sub(start + at - 1)
 end
 
-local function host_of(cfg)
+-- The Ollama endpoint's host as shown (also by :QuillInfo).
+function M.host_of(cfg)
   local env = vim.env.OLLAMA_HOST
   return M.redact_host(cfg.host or (env ~= '' and env) or 'http://127.0.0.1:11434')
 end
+local host_of = M.host_of
 
 local function strip(msg)
   return (tostring(msg):gsub('^quill: ', ''))

@@ -25,6 +25,18 @@ local function chat_lines(child)
   return child.lua("return lines(require('quill.chat').state().buf)")
 end
 
+-- The syntax group at (row, col), 1-based, in the current window.
+local function syn_group(child, row, col)
+  return child.lua('return vim.fn.synIDattr(vim.fn.synID(...), "name")', { row, col, 1 })
+end
+
+-- `:QuillChat prompt`, answered with `text` (the first turn: chat-1, request 1).
+local function finished_turn(child, prompt, text)
+  child.cmd('QuillChat ' .. prompt)
+  child.lua('tok("chat-1", ...)', { text })
+  child.lua('answer(1, nil, done("chat-1", ...))', { text })
+end
+
 describe('chat buffer', function()
   it(':QuillChat opens a markdown split quill://chat and sends the prompt', function()
     local child = stub.child()
@@ -196,10 +208,7 @@ describe('chat buffer', function()
     child.lua([[tok('chat-1', '`lua\nlocal x = 1\n')]]) -- the fence split over two renders
     child.wait([[#lines() >= 10]])
     local function group(row, col)
-      return child.lua([[
-        local row, col = ...
-        return vim.fn.synIDattr(vim.fn.synID(row, col, 1), 'name')
-      ]], { row, col })
+      return syn_group(child, row, col)
     end
     h.matches('^lua', group(10, 1), 'lua while it streams')
     child.lua([[tok('chat-1', '```\n\n```nosuchlanguage\nx = 1\n```\n\n```../../evil\ny\n```\n')]])
@@ -223,10 +232,7 @@ describe('chat buffer', function()
     child.lua([[tok('chat-1', '```lua\nlocal x = 1\n```\n\n```python\nimport os\n```\n\n```vim\nset nu\n```\n')]])
     child.lua([[answer(1, nil, done('chat-1', 'x'))]])
     local function group(row, col)
-      return child.lua([[
-        local row, col = ...
-        return vim.fn.synIDattr(vim.fn.synID(row, col, 1), 'name')
-      ]], { row, col })
+      return syn_group(child, row, col)
     end
     -- 8 local x = 1, 12 import os, 16 set nu
     h.matches('^lua', group(8, 1))
@@ -276,7 +282,7 @@ describe('chat buffer', function()
     child.lua([[tok('chat-1', '# Title\n\nsome `code` and **bold**\n```lua\nx = 1\n```\n')]])
     child.wait([[vim.api.nvim_buf_line_count(0) >= 12]])
     local function group(row, col)
-      return child.lua('return vim.fn.synIDattr(vim.fn.synID(...), "name")', { row, col, 1 })
+      return syn_group(child, row, col)
     end
     eq('markdown', child.lua('return vim.bo.filetype'))
     eq('quillchat', child.lua('return vim.b.current_syntax'))
@@ -486,9 +492,7 @@ describe('chat buffer', function()
 
   it('u after :QuillNew does not bring back the old conversation', function()
     local child = stub.child()
-    child.cmd('QuillChat first')
-    child.lua([[tok('chat-1', 'old answer')]])
-    child.lua([[answer(1, nil, done('chat-1', 'old answer'))]])
+    finished_turn(child, 'first', 'old answer')
     child.cmd('QuillNew')
     eq({ '## You', '', '' }, chat_lines(child))
     child.type('u')
@@ -497,9 +501,7 @@ describe('chat buffer', function()
 
   it('a send after earlier turns were edited in the buffer is refused, saying so; u makes it go', function()
     local child = stub.child()
-    child.cmd('QuillChat first')
-    child.lua([[tok('chat-1', 'the answer')]])
-    child.lua([[answer(1, nil, done('chat-1', 'the answer'))]])
+    finished_turn(child, 'first', 'the answer')
     child.lua([[vim.api.nvim_buf_set_lines(0, 6, 7, false, { 'an answer the model never gave' })]])
     child.lua([[vim.api.nvim_buf_set_lines(0, -2, -1, false, { 'second' })]])
     child.lua([[require('quill.chat').send()]])
