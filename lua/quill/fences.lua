@@ -11,6 +11,9 @@ local M = {}
 local api = vim.api
 
 M.MAX_LANGUAGES = 8
+-- Fence names looked up on 'runtimepath' per buffer: a model naming thousands of made-up
+-- languages must not make Neovim search the runtimepath thousands of times.
+M.MAX_LOOKUPS = 32
 
 local ALIASES = {
   bash = 'sh', shell = 'sh', console = 'sh', zsh = 'zsh',
@@ -22,7 +25,7 @@ local ALIASES = {
   ['docker'] = 'dockerfile', make = 'make', makefile = 'make', patch = 'diff', jsonc = 'json',
 }
 
-local tried = {} -- buf -> { word -> true, count = number of languages included }
+local tried = {} -- buf -> { ['word:' .. word] = true, count = languages included, lookups = searches }
 
 -- The fence words of `line` ("```lua", "~~~ python"), or nil.
 local function fence_word(line)
@@ -74,15 +77,16 @@ function M.highlight(buf, lines)
   end
   local seen = tried[buf]
   if not seen then
-    seen = { count = 0 }
+    seen = { count = 0, lookups = 0 }
     tried[buf] = seen
   end
   for _, line in ipairs(lines) do
     local word = line:find('^%s*[`~][`~][`~]') and fence_word(line)
-    if word and not seen['word:' .. word] then
+    if word and not seen['word:' .. word] and seen.lookups < M.MAX_LOOKUPS then
       seen['word:' .. word] = true
       local lang = language(word)
       if lang then
+        seen.lookups = seen.lookups + 1
         include(buf, word, lang, seen)
       end
     end

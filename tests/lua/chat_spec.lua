@@ -240,6 +240,27 @@ describe('chat buffer', function()
     eq('quillchatFence', group(16, 1), 'the third is not')
   end)
 
+  -- A hostile model naming thousands of made-up languages.
+  it('fence names are looked up on the runtimepath at most MAX_LOOKUPS times per chat', function()
+    local child = stub.child()
+    child.lua([[
+      _G.lookups = 0
+      local real = vim.api.nvim_get_runtime_file
+      vim.api.nvim_get_runtime_file = function(name, all)
+        if name:find('^syntax/') then _G.lookups = _G.lookups + 1 end
+        return real(name, all)
+      end
+    ]])
+    child.cmd('QuillChat code')
+    child.lua([[
+      local parts = {}
+      for i = 1, 2000 do parts[#parts + 1] = '```lang' .. i .. '\nx\n```\n' end
+      tok('chat-1', table.concat(parts))
+    ]])
+    child.lua([[answer(1, nil, done('chat-1', 'x'))]])
+    eq(32, child.lua('return _G.lookups'))
+  end)
+
   it('gy on a fence line yanks the block it opens or closes', function()
     local child = stub.child()
     child.cmd('QuillChat first')
