@@ -274,6 +274,19 @@ describe('chat with tools', function()
     eq(' a.c ', child.lua([[return require('quill.chat').block_path(chat()[9])]]), 'round-trips')
   end)
 
+  -- A model's path in a block, or a line the user typed to look like one: gf never leaves the
+  -- workspace.
+  it('gf on a block whose path escapes the workspace opens nothing and says why', function()
+    local child = child_with_tools()
+    child.cmd('QuillChat')
+    child.lua([[vim.api.nvim_buf_set_lines(0, 0, 1, false, { '> `read_file` `../../../etc/passwd` — done' })
+      vim.api.nvim_win_set_cursor(0, { 1, 0 })]])
+    local bufs = child.lua('return #vim.api.nvim_list_bufs()')
+    eq(false, child.lua([[return require('quill.chat').open_block_file()]]))
+    h.matches('cannot open %.%./%.%./%.%./etc/passwd: .*outside', child.lua('return notes[#notes].msg'))
+    eq(bufs, child.lua('return #vim.api.nvim_list_bufs()'))
+  end)
+
   it('inline insertions never offer tools', function()
     local child = child_with_tools()
     child.cmd('QuillInsert write')
