@@ -649,21 +649,30 @@ describe('chat buffer', function()
     ]])
     child.wait('_G.fed_at ~= nil', 3000)
     local log = child.lua('return _G.log')
-    -- an update "with the text" comes right after an append, in the same callback (a timer's
-    -- tick would land at any phase of the 20 ms between tokens)
-    local spins, alone = 0, 0
+    -- An update "with the text" comes right after an append, in the same callback. One of its
+    -- own (a beat) is allowed only after a real pause: a loaded machine can stall the feeder for
+    -- SPINNER_MS, and then the spinner must move on its own. No clock window between the two
+    -- calls (a preempted process makes any such window flaky).
+    local spinner_ns = require('quill.stream').SPINNER_MS * 1e6
+    local spins, alone, pauses, last_text = 0, 0, 0, nil
     for i, e in ipairs(log) do
-      if e[1] == 'spin' then
+      if e[1] == 'text' then
+        if last_text and e[2] - last_text >= spinner_ns then
+          pauses = pauses + 1
+        end
+        last_text = e[2]
+      elseif e[1] == 'spin' then
         spins = spins + 1
         local prev = log[i - 1]
-        if not (prev and prev[1] == 'text' and e[2] - prev[2] < 2e6) then
+        if not (prev and prev[1] == 'text') then
           alone = alone + 1
         end
       end
     end
     ok(spins >= 3, 'the counts kept up with the text: ' .. spins)
-    eq(0, alone, 'no spinner update of its own (a redraw) while text flows')
-    eq(0, child.lua('return _G.beats'), 'no spinner wakeup while text flows')
+    ok(alone <= pauses, string.format('spinner updates of its own (%d) only in pauses (%d)', alone, pauses))
+    local beats = child.lua('return _G.beats')
+    ok(beats <= pauses, string.format('spinner wakeups (%d) only in pauses (%d) while text flows', beats, pauses))
     -- a pause: the timer animates it again
     child.wait('#_G.log > _G.fed_at and _G.log[#_G.log][1] == "spin"', 1000)
     ok(child.lua('return _G.beats') >= 1)
