@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -113,6 +114,7 @@ struct Turn {
   std::string text;
   std::vector<json> tool_notes;
   std::vector<json> editor_requests;
+  std::vector<std::string> events;  // chat/token and chat/toolCall (with its status), in order
   json response;
 };
 
@@ -148,8 +150,10 @@ class LlamaRealTest : public ::testing::Test {
       const std::string method = m->value("method", "");
       if (method == "chat/token") {
         t.text += (*m)["params"]["text"].get<std::string>();
+        t.events.push_back(method);
       } else if (method == "chat/toolCall") {
         t.tool_notes.push_back((*m)["params"]);
+        t.events.push_back(method + " " + (*m)["params"].value("status", ""));
       } else if (method.starts_with("editor/")) {
         t.editor_requests.push_back(*m);
         if (method == "editor/listFiles") {
@@ -228,6 +232,15 @@ TEST_F(LlamaRealTest, AForcedToolCallReachesTheEditorAndTheNextRoundStreams) {
   EXPECT_TRUE(messages[2].contains("toolCalls") ||
               !messages[2]["content"].get<std::string>().empty())
       << messages[2];
+  // ... and streamed: the second round's text or call reached the editor after the result.
+  const auto result_at = std::find(t.events.begin(), t.events.end(), "chat/toolCall done");
+  ASSERT_NE(result_at, t.events.end());
+  std::string seen;
+  for (const auto& e : t.events)
+    seen += e + "; ";
+  EXPECT_TRUE(std::any_of(result_at + 1, t.events.end(), [](const std::string& e) {
+    return e == "chat/token" || e == "chat/toolCall requested";
+  })) << seen;
 }
 
 TEST_F(LlamaRealTest, CancelClosesTheConnectionAndTheServerStopsTheTask) {

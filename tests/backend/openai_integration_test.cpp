@@ -5,16 +5,22 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "backend_process.hpp"
 #include "fake_ollama_process.hpp"
+#include "spawn.hpp"
 
 namespace quill::test {
 namespace {
@@ -192,12 +198,14 @@ TEST_F(OpenAIIntegrationTest, AWrongPathSaysToCheckTheUrl) {
 }
 
 TEST_F(OpenAIIntegrationTest, TheApiKeyComesFromTheEnvironmentAndIsNeverLogged) {
-  // The variable is read when a request is made, in the backend's own environment.
+  // The variable is read when a request is made, in the backend's own environment. A gateway
+  // token in a configured header is as secret as the key: sent, never logged.
   ::setenv("QUILL_TEST_KEY", "sk-secret-123", 1);
   BackendProcess backend{{"--log-level", "debug"}};
   ::unsetenv("QUILL_TEST_KEY");
   json params = {{"workspaceRoot", "/tmp"}};
-  params.update(endpoints({{"apiKeyEnv", "QUILL_TEST_KEY"}}));
+  params.update(endpoints(
+      {{"apiKeyEnv", "QUILL_TEST_KEY"}, {"headers", {{"X-Gateway-Token", "gw-secret-456"}}}}));
   backend.request(1, "initialize", params);
   ASSERT_TRUE(backend.read_response(1).has_value());
   backend.request(2, "chat/send",
@@ -212,7 +220,10 @@ TEST_F(OpenAIIntegrationTest, TheApiKeyComesFromTheEnvironmentAndIsNeverLogged) 
   reply = backend.read_response(3);
   ASSERT_TRUE(reply.has_value() && reply->contains("result")) << *reply;
   EXPECT_EQ((*reply)["result"]["models"][0]["name"], "qwen3:8b");
+  EXPECT_EQ(fake_.stats()["last_headers"]["x-gateway-token"], "gw-secret-456");
   EXPECT_EQ(backend.stderr_text().find("sk-secret-123"), std::string::npos);
+  EXPECT_EQ(backend.stderr_text().find("gw-secret-456"), std::string::npos);
+  EXPECT_NE(backend.stderr_text().find("chat"), std::string::npos) << "the log ran at debug";
 
   // Unset: a clear error naming the variable, no request.
   initialize(endpoints({{"apiKeyEnv", "QUILL_TEST_KEY_UNSET"}}));
@@ -237,6 +248,36 @@ TEST_F(OpenAIIntegrationTest, AServerThatRefusesToolsIsAskedOnceMoreWithoutThem)
   EXPECT_NE(t.response["result"]["note"].get<std::string>().find("does not support tools"),
             std::string::npos)
       << t.response;
+}
+
+TEST_F(OpenAIIntegrationTest, ASilentStreamTimesOutKeepingItsTextAndClosesTheConnection) {
+  json settings = endpoints();
+  settings["timeouts"] = {{"idleMs", 300}};
+  initialize(settings);
+  send(2, "hang?after=4");
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_EQ(t.response["error"]["data"]["kind"], "timeout") << t.response;
+  EXPECT_NE(t.response["error"]["message"].get<std::string>().find("timed out after 300 ms"),
+            std::string::npos)
+      << t.response;
+  EXPECT_FALSE(t.text.empty());
+  EXPECT_EQ(t.response["error"]["data"]["partial"], t.text);
+  EXPECT_EQ(fake_.wait_stats([](const json& s) { return s["aborted"] == 1; })["aborted"], 1);
+}
+
+TEST_F(OpenAIIntegrationTest, ARefusalThatIsNotAboutToolsIsNotAskedTwice) {
+  // llama-server answers a prompt over its context with 400 while tools are offered: asking
+  // again without tools would only make the user wait twice for the same error.
+  initialize(endpoints());
+  send(2, "status?code=400&message=request%20exceeds%20the%20available%20context%20size",
+       {{"tools", true}});
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_NE(t.response["error"]["message"].get<std::string>().find("exceeds the available context"),
+            std::string::npos)
+      << t.response;
+  EXPECT_EQ(fake_.stats()["requests"], 1);
 }
 
 TEST_F(OpenAIIntegrationTest, SettingsUpdateSendsTheNextTurnToTheNewDefault) {
@@ -345,6 +386,76 @@ TEST_F(OpenAIIntegrationTest, ATlsFailureIsKindTlsNamingTheHost) {
   const std::string message = t.response["error"]["message"];
   EXPECT_NE(message.find("TLS with " + url + " failed"), std::string::npos) << message;
   EXPECT_NE(message.find("certificate"), std::string::npos) << message;
+}
+
+// `openssl s_server` with a certificate made for this run: a real TLS handshake whose
+// certificate nobody trusts (self-signed), as an https endpoint behind a private CA looks.
+class SelfSignedTlsServer {
+ public:
+  SelfSignedTlsServer() {
+    char dir_template[] = "/tmp/quill-tls-XXXXXX";
+    if (::mkdtemp(dir_template) == nullptr) return;
+    dir_ = dir_template;
+    const std::string key = dir_ + "/key.pem", cert = dir_ + "/cert.pem";
+    const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    const pid_t req = spawn({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                             "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert},
+                            -1, devnull, devnull);
+    int status = 0;
+    ::waitpid(req, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ::close(devnull);
+      return;  // no openssl program: the test says skipped
+    }
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return;
+    pid_ =
+        spawn({"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, "-www"},
+              devnull, out[1], devnull);
+    ::close(devnull);
+    ::close(out[1]);
+    // It says "ACCEPT 127.0.0.1:PORT" once it listens.
+    std::string said;
+    char c = 0;
+    pollfd pfd{out[0], POLLIN, 0};
+    while (said.find('\n', said.find("ACCEPT")) == std::string::npos && said.size() < 400 &&
+           ::poll(&pfd, 1, 10000) > 0 && ::read(out[0], &c, 1) == 1) {
+      said += c;
+    }
+    ::close(out[0]);
+    const auto at = said.find("ACCEPT 127.0.0.1:");
+    if (at != std::string::npos) port_ = std::atoi(said.c_str() + at + 17);
+  }
+  ~SelfSignedTlsServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  int port() const { return port_; }
+
+ private:
+  std::string dir_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+TEST_F(OpenAIIntegrationTest, AnUntrustedCertificateIsKindTlsNamingTheHostAndTheCertificate) {
+  SelfSignedTlsServer tls;
+  if (tls.port() == 0) GTEST_SKIP() << "no openssl program to serve TLS: skipped";
+  json settings = endpoints();
+  const std::string url = "https://127.0.0.1:" + std::to_string(tls.port()) + "/v1";
+  settings["endpoints"]["local"]["url"] = url;
+  initialize(settings);
+  send(2, "text");
+  const Turn t = run(2);
+  ASSERT_TRUE(t.response.contains("error")) << t.response;
+  EXPECT_EQ(t.response["error"]["data"]["kind"], "tls") << t.response;
+  const std::string message = t.response["error"]["message"];
+  EXPECT_NE(message.find("TLS with " + url + " failed"), std::string::npos) << message;
+  // curl's own words for a failed verification, not only our hint
+  EXPECT_NE(message.find("SSL certificate problem"), std::string::npos) << message;
 }
 
 // ---- a hostile server or environment ------------------------------------------------------------

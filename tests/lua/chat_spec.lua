@@ -678,6 +678,37 @@ describe('chat buffer', function()
     ok(child.lua('return _G.beats') >= 1)
   end)
 
+  it('marks an answer the server cut at its length limit, keeping the text', function()
+    local child = stub.child()
+    child.cmd('QuillChat q')
+    child.lua([[tok('chat-1', 'the start of')]])
+    child.lua([[answer(1, nil, done('chat-1', 'the start of', { doneReason = 'length' }))]])
+    local lines = chat_lines(child)
+    eq({ '## Assistant', '', 'the start of', '', '[stopped: length limit reached]' }, { unpack(lines, 5, 9) })
+  end)
+
+  it('warns of a full context from num_ctx when the running models do not list the model', function()
+    local function turn(running)
+      local child = stub.child()
+      child.lua([[require('quill').setup({ model = 'm1', options = { num_ctx = 28 } })]])
+      child.cmd('QuillChat q')
+      child.lua([[answer(1, nil, done('chat-1', 'a', { stats = { evalCount = 1, promptEvalCount = 26 } }))]])
+      child.wait('#reqs == 2')
+      eq('models/running', child.lua('return reqs[2].method'))
+      child.lua('answer(2, nil, ...)', { running })
+      local found
+      for _, l in ipairs(chat_lines(child)) do
+        found = found or (l:find('^%[context: ') and l)
+      end
+      return found
+    end
+    h.matches("fills 92%% of the model.s 28 tokens", turn({ models = {} }) or 'no note')
+    h.matches("fills 92%% of the model.s 28 tokens",
+      turn({ models = { { name = 'other', contextLength = 4096 } } }) or 'no note')
+    -- the running size wins over the option
+    eq(false, turn({ models = { { name = 'm1:latest', contextLength = 4096 } } }) or false)
+  end)
+
   it('keeps the conversation and sends all of it with the next question', function()
     local child = stub.child()
     child.cmd('QuillChat first')

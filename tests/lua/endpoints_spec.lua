@@ -117,6 +117,52 @@ describe('endpoints', function()
       for i = #notes, 1, -1 do if notes[i].level == vim.log.levels.ERROR then return notes[i].msg end end ]]))
   end)
 
+  it(':QuillEndpoint without a name picks one, marking the current', function()
+    local url = e2e.start_fake()
+    local child = e2e.child(url, { endpoints = { v1 = { kind = 'openai', url = url .. '/v1' } } })
+    child.lua([[
+      _G.shown = nil
+      vim.ui.select = function(items, opts, cb)
+        _G.shown = vim.tbl_map(opts.format_item, items)
+        cb('v1')
+      end
+    ]])
+    child.cmd('QuillEndpoint')
+    eq({ 'ollama (ollama) (current)', 'v1 (openai)' }, child.lua('return shown'))
+    child.wait([[require('quill.config').get().endpoint == 'v1']], 3000)
+    h.matches('endpoint v1 %(openai ', child.lua('return notes[#notes].msg'))
+    -- a cancelled pick changes nothing
+    child.lua([[vim.ui.select = function(items, opts, cb) cb(nil) end]])
+    child.cmd('QuillEndpoint')
+    vim.wait(100)
+    eq('v1', child.lua([[return require('quill.config').get().endpoint]]))
+  end)
+
+  it("an endpoint's tools = false offers none, and tools = true offers them without asking", function()
+    local url = e2e.start_fake()
+    local child = e2e.child(url, {
+      endpoints = {
+        off = { kind = 'openai', url = url .. '/v1', tools = false },
+        on = { kind = 'ollama', url = url, tools = true },
+      },
+      endpoint = 'off',
+      model = 'text?tokens=3',
+    })
+    child.cmd('QuillChat one')
+    wait_idle(child)
+    local sent = last_request(url)
+    eq(true, sent.stream_options.include_usage, 'sent to the OpenAI-compatible endpoint')
+    eq(nil, sent.tools)
+    -- a notools model on an Ollama endpoint that says tools = true: offered, no models/show asked
+    child.cmd('QuillEndpoint on')
+    child.lua([[require('quill.config').get().model = 'notools-x']])
+    child.cmd('QuillChat two')
+    wait_idle(child)
+    sent = last_request(url)
+    eq(nil, sent.stream_options, "sent to Ollama's /api/chat")
+    ok(type(sent.tools) == 'table' and #sent.tools > 0, 'tools offered')
+  end)
+
   it(':QuillModel lists the models of the current endpoint', function()
     local url = e2e.start_fake()
     local child = e2e.child(url, { endpoints = { v1 = { kind = 'openai', url = url .. '/v1' } }, endpoint = 'v1' })

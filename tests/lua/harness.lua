@@ -14,6 +14,8 @@ local function out(s)
   io.stdout:write(s .. '\n')
   io.stdout:flush()
 end
+-- A line in the spec's report (e.g. why a suite is skipped).
+M.say = out
 
 -- Test registration -----------------------------------------------------------
 

@@ -18,7 +18,7 @@ pid_t spawn(std::vector<std::string> argv, int in_fd, int out_fd, int err_fd) {
     for (int target = 0; target < 3; ++target) {
       if (fds[target] >= 0) ::dup2(fds[target], target);
     }
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());  // a bare name is looked up on PATH
     ::_exit(127);
   }
   return pid;

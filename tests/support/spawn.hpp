@@ -8,8 +8,8 @@
 
 namespace quill::test {
 
-// Runs argv[0] with `argv`; each fd (-1: inherit ours) becomes the child's 0, 1 or 2.
-// Throws on failure to fork; an exec failure shows as exit code 127.
+// Runs argv[0] (a bare name: found on PATH) with `argv`; each fd (-1: inherit ours) becomes the
+// child's 0, 1 or 2. Throws on failure to fork; an exec failure shows as exit code 127.
 pid_t spawn(std::vector<std::string> argv, int in_fd, int out_fd, int err_fd);
 
 }  // namespace quill::test

@@ -1,6 +1,8 @@
 #include "chat/chat_turn.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 
 #include "provider/host.hpp"
 #include "tools/catalogue.hpp"
@@ -291,10 +293,22 @@ void ChatTurn::on_chunk(provider::Chunk& chunk) {
   }
 }
 
+namespace {
+bool mentions_tools(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("tool") != std::string::npos || lower.find("function") != std::string::npos;
+}
+}  // namespace
+
 bool ChatTurn::retried_without_tools(const http::HttpResult& result) {
   if (settings_.kind != provider::Kind::OpenAI || !params_.tools || tools_retried_ ||
       !messages_.empty() || (result.status != 400 && result.status != 422 && result.status != 500))
     return false;
+  // Only a refusal that names tools: any other 400 (a prompt over the context, a bad option)
+  // would fail the same way again, costing the user a second wait for the same error.
+  if (!mentions_tools(provider::error_text(error_body_))) return false;
   tools_retried_ = true;
   params_.tools = false;
   params_.request.tools = nullptr;
