@@ -35,8 +35,12 @@ command('QuillCancel', 'quill: stop the answers of this buffer (all with !, or w
   end
 end, { bang = true })
 
-command('QuillNew', 'quill: start a new conversation', function()
-  require('quill').new()
+command('QuillNew', 'quill: start another conversation; with a prompt, send it', function(a)
+  require('quill').new(a.args)
+end, { nargs = '*' })
+
+command('QuillChats', 'quill: pick a conversation to open, rename or delete', function()
+  require('quill.chat').pick()
 end)
 
 command('QuillTools', 'quill: offer tools in this chat or not (on, off; no argument toggles)', function(a)

@@ -1,8 +1,12 @@
--- The chat split: a markdown buffer `quill://chat` with one `## You` /
--- `## Assistant` section per turn. The conversation (protocol Messages) lives
--- here in Lua; the buffer is its view, so a backend crash loses nothing.
+-- The chat split: each conversation (conversation.lua) shown in a markdown buffer
+-- `quill://chat/<id>` with one `## You` / `## Assistant` section per turn. The conversation lives
+-- here in Lua, saved after every turn (chat_store.lua); the buffer is its view, so neither a
+-- backend crash nor a wiped buffer nor a restart loses it. Several conversations stream at once,
+-- each into its own buffer.
 local config = require('quill.config')
+local conversation = require('quill.conversation')
 local fences = require('quill.fences')
+local store = require('quill.chat_store')
 local stream = require('quill.stream')
 local writer = require('quill.writer')
 
@@ -12,35 +16,43 @@ local uv = vim.uv or vim.loop
 local api = vim.api
 local ns = stream.ns
 
-M.NAME = 'quill://chat'
+M.NAME = 'quill://chat' -- and '/<id>'
 M.YOU = '## You'
 M.ASSISTANT = '## Assistant'
 
-local state = {
-  buf = nil,
-  win = nil,
-  history = {}, -- Messages, oldest first
-  turn = nil, -- the running session
-  you_mark = nil, -- extmark on the last `## You` header
-  notices = {}, -- notices already shown in this conversation ("tools are off: …")
-  -- the final block lines of the tool calls of history's assistant messages: message -> list
-  blocks = setmetatable({}, { __mode = 'k' }),
-  shown = nil, -- the lines above the last `## You` as quill left them (see earlier_turns_edited)
-}
+-- The conversations of this Neovim, id -> Conversation. A conversation's view fields: buf, win
+-- (the window last showing it), you_mark (extmark on the last `## You` header), shown (the lines
+-- above the last `## You` as quill left them, see earlier_turns_edited).
+local convs = {}
+local by_buf = {} -- buffer -> the conversation it shows
+local last_used = nil -- the conversation used last
+
+local function touch(c)
+  last_used = c
+end
 
 local function notify(msg, level)
   vim.notify(msg, level or vim.log.levels.WARN)
 end
 
-local function buf_valid()
-  return state.buf and api.nvim_buf_is_valid(state.buf)
+local function buf_valid(c)
+  return c.buf and api.nvim_buf_is_valid(c.buf)
 end
 
--- The chat window if it still shows the chat buffer.
-local function chat_win()
-  local win = state.win
-  if win and api.nvim_win_is_valid(win) and api.nvim_win_get_buf(win) == state.buf then
+-- The window showing conversation `c`: the one it was opened in if it still shows it, else one
+-- in the current tab that does.
+local function chat_win(c)
+  local win = c.win
+  if win and api.nvim_win_is_valid(win) and api.nvim_win_get_buf(win) == c.buf then
     return win
+  end
+  if buf_valid(c) then
+    for _, w in ipairs(api.nvim_tabpage_list_wins(0)) do
+      if api.nvim_win_get_buf(w) == c.buf then
+        c.win = w
+        return w
+      end
+    end
   end
   return nil
 end
@@ -51,19 +63,19 @@ local function hl_line(buf, row, group)
   return api.nvim_buf_set_extmark(buf, ns, row, 0, { end_row = row, end_col = #line, hl_group = group })
 end
 
-local function mark_you(buf, row)
+local function mark_you(c, buf, row)
   hl_line(buf, row, 'QuillHeader')
-  if state.you_mark then
-    pcall(api.nvim_buf_del_extmark, buf, ns, state.you_mark)
+  if c.you_mark then
+    pcall(api.nvim_buf_del_extmark, buf, ns, c.you_mark)
   end
-  state.you_mark = api.nvim_buf_set_extmark(buf, ns, row, 0, {})
+  c.you_mark = api.nvim_buf_set_extmark(buf, ns, row, 0, {})
 end
 
 -- Row of the last `## You` header: the tracked one if it is still a header,
 -- else the last such line found scanning backwards.
-local function you_row(buf)
-  if state.you_mark then
-    local pos = api.nvim_buf_get_extmark_by_id(buf, ns, state.you_mark, {})
+local function you_row(c, buf)
+  if c.you_mark then
+    local pos = api.nvim_buf_get_extmark_by_id(buf, ns, c.you_mark, {})
     if pos[1] then
       local line = api.nvim_buf_get_lines(buf, pos[1], pos[1] + 1, false)[1]
       if line and vim.trim(line) == M.YOU then
@@ -84,13 +96,13 @@ end
 -- then an empty `## You` section: its header, a blank line, the line to type on.
 -- Remember the lines above the last `## You` as quill left them: a send checks that the user did
 -- not change them (the model would not know).
-local function remember_shown(buf)
-  local you = you_row(buf)
-  state.shown = you and { buf = buf, lines = api.nvim_buf_get_lines(buf, 0, you, false) } or nil
+local function remember_shown(c, buf)
+  local you = you_row(c, buf)
+  c.shown = you and { buf = buf, lines = api.nvim_buf_get_lines(buf, 0, you, false) } or nil
 end
 
-local function earlier_turns_edited(buf, you)
-  local shown = state.shown
+local function earlier_turns_edited(c, buf, you)
+  local shown = c.shown
   if not shown or shown.buf ~= buf then
     return false
   end
@@ -147,23 +159,26 @@ local function show_hint(buf, row)
   })
 end
 
-local function reset_buffer(buf, history)
+-- Renders conversation `c` whole into `buf`: its turns with their tool blocks, end marks and
+-- stats as they were shown, then an empty `## You` section.
+local function reset_buffer(c, buf)
   api.nvim_buf_clear_namespace(buf, ns, 0, -1)
   api.nvim_buf_clear_namespace(buf, writer.ns, 0, -1)
-  state.you_mark = nil
-  local lines, headers, blocks = {}, {}, {}
-  local answering = false -- an `## Assistant` header stands for the turn's answer
-  for _, m in ipairs(history or {}) do
+  c.you_mark = nil
+  local lines, headers, marked, stats = {}, {}, {}, {}
+  local answering = nil -- the row of the `## Assistant` header that stands for the turn's answer
+  for _, m in ipairs(c.history) do
+    local extra = c.extras[m] or {}
     if m.role == 'user' then
-      answering = false
+      answering = nil
       table.insert(headers, #lines)
       vim.list_extend(lines, { M.YOU, '' })
       vim.list_extend(lines, writer.split_lines(m.content))
       table.insert(lines, '')
     elseif m.role == 'assistant' then
       local calls = type(m.toolCalls) == 'table' and m.toolCalls or {}
-      if not answering and (m.content ~= '' or #calls > 0) then
-        answering = true
+      if not answering and (m.content ~= '' or #calls > 0 or extra.mark or extra.stats) then
+        answering = #lines
         table.insert(headers, #lines)
         vim.list_extend(lines, { M.ASSISTANT, '' })
       end
@@ -171,12 +186,19 @@ local function reset_buffer(buf, history)
         vim.list_extend(lines, writer.split_lines(m.content))
         table.insert(lines, '')
       end
-      local done = state.blocks[m] or {}
+      local done = extra.blocks or {}
       for i, call in ipairs(calls) do
         local block = done[i] or { text = call_label(call), group = 'QuillTool' }
-        table.insert(blocks, { row = #lines, group = block.group })
+        table.insert(marked, { row = #lines, group = block.group })
         vim.list_extend(lines, { block.text, '' })
       end
+    end
+    if extra.mark then
+      table.insert(marked, { row = #lines, group = extra.mark.group })
+      vim.list_extend(lines, { extra.mark.text, '' })
+    end
+    if extra.stats and answering then
+      table.insert(stats, { row = answering, text = extra.stats })
     end
   end
   local you = #lines
@@ -185,12 +207,15 @@ local function reset_buffer(buf, history)
   for _, row in ipairs(headers) do
     hl_line(buf, row, 'QuillHeader')
   end
-  for _, b in ipairs(blocks) do
+  for _, b in ipairs(marked) do
     hl_line(buf, b.row, b.group)
   end
-  mark_you(buf, you)
+  for _, st in ipairs(stats) do
+    api.nvim_buf_set_extmark(buf, ns, st.row, 0, { virt_text = { { st.text, 'QuillStats' } }, virt_text_pos = 'eol' })
+  end
+  mark_you(c, buf, you)
   fences.highlight(buf, lines)
-  remember_shown(buf)
+  remember_shown(c, buf)
   if #lines == 3 then
     show_hint(buf, 2)
   end
@@ -384,39 +409,47 @@ local function use_light_syntax(buf)
   fences.forget(buf)
 end
 
-local function find_named_buffer()
+local function find_named_buffer(name)
   for _, b in ipairs(api.nvim_list_bufs()) do
-    if api.nvim_buf_is_valid(b) and api.nvim_buf_get_name(b) == M.NAME then
+    if api.nvim_buf_is_valid(b) and api.nvim_buf_get_name(b) == name then
       return b
     end
   end
 end
 
-local function create_buffer()
-  local old = find_named_buffer()
+local function create_buffer(c)
+  local name = M.NAME .. '/' .. c.id
+  local old = find_named_buffer(name)
   if old then
     api.nvim_buf_delete(old, { force = true })
   end
   local buf = api.nvim_create_buf(false, true) -- unlisted scratch: buftype=nofile, no swap
-  api.nvim_buf_set_name(buf, M.NAME)
+  api.nvim_buf_set_name(buf, name)
   vim.bo[buf].bufhidden = 'hide'
   vim.bo[buf].swapfile = false
   vim.bo[buf].filetype = 'markdown'
   use_light_syntax(buf)
   set_keymaps(buf)
-  reset_buffer(buf, state.history)
+  by_buf[buf] = c
+  api.nvim_create_autocmd('BufWipeout', {
+    buffer = buf,
+    callback = function()
+      by_buf[buf] = nil
+    end,
+  })
+  reset_buffer(c, buf)
   return buf
 end
 
--- The chat buffer, created on first use.
-function M.ensure_buffer()
+-- The buffer of conversation `c`, created (and rendered from its history) when it has none.
+local function ensure_buffer(c)
   stream.define_highlights()
-  if not buf_valid() then
-    state.you_mark = nil
-    state.win = nil
-    state.buf = create_buffer()
+  if not buf_valid(c) then
+    c.you_mark = nil
+    c.win = nil
+    c.buf = create_buffer(c)
   end
-  return state.buf
+  return c.buf
 end
 
 -- The split's width (left/right) or height (top/bottom): `size` below 1 is a fraction of the
@@ -432,7 +465,7 @@ function M.split_size(size, vertical)
   return math.max(want, 1)
 end
 
-local function open_split()
+local function open_split(buf)
   local cfg = config.get().chat
   local cmds = {
     right = 'botright %dvsplit',
@@ -443,7 +476,7 @@ local function open_split()
   local vertical = cfg.position == 'left' or cfg.position == 'right'
   vim.cmd(cmds[cfg.position]:format(M.split_size(cfg.size, vertical)))
   local win = api.nvim_get_current_win()
-  api.nvim_win_set_buf(win, state.buf)
+  api.nvim_win_set_buf(win, buf)
   vim.wo[win].wrap = true
   vim.wo[win].linebreak = true
   if cfg.position == 'left' or cfg.position == 'right' then
@@ -451,34 +484,81 @@ local function open_split()
   else
     vim.wo[win].winfixheight = true
   end
-  local last = api.nvim_buf_line_count(state.buf)
+  local last = api.nvim_buf_line_count(buf)
   api.nvim_win_set_cursor(win, { last, 0 })
   return win
 end
 
--- Open the chat split, or focus it when it is open. Returns buf, win.
-function M.open()
-  local buf = M.ensure_buffer()
-  local win = chat_win()
+-- A window of the current tab showing any conversation: the chat window.
+local function tab_chat_win()
+  for _, w in ipairs(api.nvim_tabpage_list_wins(0)) do
+    if by_buf[api.nvim_win_get_buf(w)] then
+      return w
+    end
+  end
+  return nil
+end
+
+-- Show conversation `c` and focus it: in its window of this tab, else in this tab's chat window
+-- (which then shows `c` instead of another conversation), else in a new split. Returns buf, win.
+local function show(c)
+  local buf = ensure_buffer(c)
+  local win = chat_win(c)
   if win and api.nvim_win_get_tabpage(win) ~= api.nvim_get_current_tabpage() then
     win = nil -- shown in another tab: open it here rather than jump there
   end
-  if not win then
-    -- a window of the current tab that already shows the chat
-    for _, w in ipairs(api.nvim_tabpage_list_wins(0)) do
-      if api.nvim_win_get_buf(w) == buf then
-        win = w
-        break
-      end
-    end
-  end
+  win = win or tab_chat_win()
   if win then
     api.nvim_set_current_win(win)
+    if api.nvim_win_get_buf(win) ~= buf then
+      api.nvim_win_set_buf(win, buf)
+      api.nvim_win_set_cursor(win, { api.nvim_buf_line_count(buf), 0 })
+    end
   else
-    win = open_split()
+    win = open_split(buf)
   end
-  state.win = win
+  c.win = win
+  touch(c)
   return buf, win
+end
+
+-- Conversations --------------------------------------------------------------
+
+local function add(c)
+  convs[c.id] = c
+  touch(c)
+  return c
+end
+
+-- The conversation in use here: the current buffer's, else the one shown in this tab, else the
+-- one used last; nil when there is none.
+local function current()
+  local c = by_buf[api.nvim_get_current_buf()]
+  if c then
+    return c
+  end
+  local win = tab_chat_win()
+  if win then
+    return by_buf[api.nvim_win_get_buf(win)]
+  end
+  if last_used and convs[last_used.id] == last_used then
+    return last_used
+  end
+  return nil
+end
+
+local function current_or_new()
+  return current() or add(conversation.new())
+end
+
+-- Open the chat split, or focus it when it is open. Returns buf, win.
+function M.open()
+  return show(current_or_new())
+end
+
+-- The buffer of the current conversation (created on first use).
+function M.ensure_buffer()
+  return ensure_buffer(current_or_new())
 end
 
 -- Streaming ------------------------------------------------------------------
@@ -506,7 +586,7 @@ local function shown_whole(win, row)
 end
 
 local function follow(s)
-  local win = chat_win()
+  local win = chat_win(s.conv)
   if not win then
     return
   end
@@ -648,25 +728,26 @@ local function context_note(s, used, size)
   local text = ('[context: this conversation fills %d%% of the model\'s %d tokens; Ollama drops its '
     .. 'start without saying so: :QuillNew starts afresh, or raise options.num_ctx]'):format(
       math.floor(used * 100 / size), size)
-  if state.notices.context or state.turn or not api.nvim_buf_is_valid(s.writer.buf) then
+  local c = s.conv
+  if c.notices.context or c.turn or not api.nvim_buf_is_valid(s.writer.buf) then
     return
   end
-  state.notices.context = true
+  c.notices.context = true
   local buf = s.writer.buf
-  local you = you_row(buf)
+  local you = you_row(c, buf)
   if not you then
     return
   end
   api.nvim_buf_set_lines(buf, you, you, false, { text, '' })
   hl_line(buf, you, 'QuillCancelled')
-  remember_shown(buf)
+  remember_shown(c, buf)
 end
 
 local function context_check(s, o)
   local stats = o.status == 'done' and type(o.stats) == 'table' and o.stats or nil
   local used = stats and tonumber(stats.promptEvalCount)
-  local endpoint = config.endpoint()
-  if not used or used <= 0 or not endpoint or endpoint.kind ~= 'ollama' or state.notices.context then
+  local endpoint = config.endpoint(s.endpoint)
+  if not used or used <= 0 or not endpoint or endpoint.kind ~= 'ollama' or s.conv.notices.context then
     return
   end
   local function judge(size)
@@ -861,39 +942,51 @@ local function finish(s, o)
   if s.detached then
     return
   end
-  state.turn = nil
+  local c = s.conv
+  c.turn = nil
+  c.updated = os.time()
   -- A turn that produced no answer gives its prompt back to edit or resend.
   local give_back = nil
   if o.status ~= 'done' and not has_assistant(o.messages) then
-    local last = state.history[#state.history]
+    local last = c.history[#c.history]
     if last and last.role == 'user' then
-      table.remove(state.history)
+      table.remove(c.history)
       give_back = last.content
     end
   end
-  vim.list_extend(state.history, o.messages)
+  vim.list_extend(c.history, o.messages)
   local blocks = s.blocks or {}
-  for _, m in ipairs(o.messages or {}) do
-    if type(m) == 'table' and type(m.toolCalls) == 'table' and #m.toolCalls > 0 then
-      state.blocks[m] = { unpack(blocks, 1, #m.toolCalls) }
-      blocks = { unpack(blocks, #m.toolCalls + 1) }
+  local mark, group = end_mark(o)
+  for i, m in ipairs(o.messages or {}) do
+    if type(m) == 'table' then
+      local extra = {}
+      if type(m.toolCalls) == 'table' and #m.toolCalls > 0 then
+        extra.blocks = { unpack(blocks, 1, #m.toolCalls) }
+        blocks = { unpack(blocks, #m.toolCalls + 1) }
+      end
+      if i == #o.messages then
+        -- the turn's end as it is shown, for a rebuild and a reopened chat
+        extra.mark = mark and { text = mark, group = group } or nil
+        extra.stats = stream.stats_text(s, o.stats)
+      end
+      c.extras[m] = next(extra) and extra or nil
     end
   end
+  store.save(c)
 
   local w = s.writer
   if not w:valid() then
     -- the buffer was wiped while the answer streamed: one opened since shows the whole turn now
-    if buf_valid() and state.buf ~= w.buf then
-      reset_buffer(state.buf, state.history)
+    if buf_valid(c) and c.buf ~= w.buf then
+      reset_buffer(c, c.buf)
     end
     return
   end
   end_thinking(s)
   local buf = w.buf
-  local win = chat_win()
+  local win = chat_win(c)
   local row, col = w:position()
   local follows = win ~= nil and following(s, win, row)
-  local mark, group = end_mark(o)
   local tail = {}
   if col > 0 then
     table.insert(tail, '\n\n')
@@ -914,12 +1007,11 @@ local function finish(s, o)
   if mark then
     hl_line(buf, you - 2, group)
   end
-  mark_you(buf, you)
+  mark_you(c, buf, you)
   local header = api.nvim_buf_get_extmark_by_id(buf, ns, s.header_mark, {})[1]
   if header then
     -- the stats fit beside the header in the chat window (eol text is cut at its edge)
     local room = nil
-    local win = chat_win()
     if win then
       local line = api.nvim_buf_get_lines(buf, header, header + 1, false)[1] or ''
       room = api.nvim_win_get_width(win) - vim.fn.strdisplaywidth(line) - 2
@@ -938,15 +1030,15 @@ local function finish(s, o)
     api.nvim_win_set_cursor(win, { w.row + 1, w.col })
   end
   place_thinking(s, buf, win)
-  remember_shown(buf)
+  remember_shown(c, buf)
   context_check(s, o)
   -- A model Ollama does not have: offer to pull it, and send the prompt (given back above) again.
-  local endpoint = config.endpoint()
+  local endpoint = config.endpoint(s.endpoint)
   if o.status == 'error' and o.error_kind == 'model_not_found' and endpoint and endpoint.kind == 'ollama' then
     vim.schedule(function()
       require('quill.pull').offer(s.model, function()
-        if not state.turn then
-          M.send()
+        if not c.turn then
+          M.send_in(c)
         end
       end)
     end)
@@ -956,9 +1048,9 @@ local function finish(s, o)
   end
 end
 
--- Send `prompt` as the next user message; the buffer's `## You` section at
+-- Send `prompt` as the next user message of `c`; the buffer's `## You` section at
 -- row `you` is rewritten to hold exactly the prompt.
-local function submit(buf, you, prompt_lines)
+local function submit(c, buf, you, prompt_lines)
   local prompt = table.concat(prompt_lines, '\n')
   local lines = { '' }
   vim.list_extend(lines, prompt_lines)
@@ -967,9 +1059,12 @@ local function submit(buf, you, prompt_lines)
   local header = you + 3 + #prompt_lines
   local answer = header + 2
   hl_line(buf, header, 'QuillHeader')
-  table.insert(state.history, { role = 'user', content = prompt })
+  table.insert(c.history, { role = 'user', content = prompt })
+  c.updated = os.time()
+  touch(c)
+  store.save(c) -- the prompt is kept even if Neovim dies while the answer streams
 
-  local s = { kind = 'chat', bufnr = buf }
+  local s = { kind = 'chat', bufnr = buf, conv = c, model = c.model, endpoint = c.endpoint }
   s.header_mark = api.nvim_buf_set_extmark(buf, ns, header, 0, {})
   s.writer = writer.new(buf, answer, 0)
   s.fence_row = answer
@@ -979,7 +1074,7 @@ local function submit(buf, you, prompt_lines)
   s.on_done = function(o)
     finish(s, o)
   end
-  s.tools = state.tools -- nil follows tools.enabled; :QuillTools sets it for this chat
+  s.tools = c.tools -- nil follows tools.enabled; :QuillTools sets it for this chat
   if config.get().chat.show_thinking then
     s.on_thinking = function(text)
       on_thinking(s, text)
@@ -989,21 +1084,21 @@ local function submit(buf, you, prompt_lines)
     on_tool(s, params)
   end
   s.on_notice = function(text)
-    if state.notices[text] then
+    if c.notices[text] then
       return -- said once per conversation (per model: the text names it)
     end
-    state.notices[text] = true
+    c.notices[text] = true
     write_block(s, text, 'QuillTool')
   end
-  state.turn = s
-  local win = chat_win()
+  c.turn = s
+  local win = chat_win(c)
   if win then
     -- on the header, not where the text goes in: an insertion at the cursor drags it along
     -- (a CursorMoved for every new line); follow() moves it once the end leaves the window
     api.nvim_win_set_cursor(win, { header + 1, 0 })
     s.cursor_set = { header + 1, 0 }
   end
-  stream.start_with_spinner(s, state.history, function()
+  stream.start_with_spinner(s, c.history, function()
     update_spinner(s)
   end)
   return s
@@ -1022,8 +1117,8 @@ end
 
 -- The conversation the model gets is the history, not the buffer: a send after the earlier turns
 -- were changed in the buffer is refused, saying so, and nothing is lost.
-local function refuse_edited(buf, you)
-  if not earlier_turns_edited(buf, you) then
+local function refuse_edited(c, buf, you)
+  if not earlier_turns_edited(c, buf, you) then
     return false
   end
   notify('quill: the earlier turns in the chat were changed, but the model knows them as they were: '
@@ -1031,18 +1126,23 @@ local function refuse_edited(buf, you)
   return true
 end
 
--- Send what the user wrote under the last `## You`.
-function M.send()
-  if state.turn then
-    notify('quill: an answer is still streaming; cancel it with <C-c> or :QuillCancel')
+local function still_streaming()
+  notify('quill: an answer is still streaming in this chat; cancel it with <C-c> or :QuillCancel, '
+    .. 'or :QuillNew for another chat')
+end
+
+-- Send what the user wrote under the last `## You` of conversation `c`.
+function M.send_in(c)
+  if c.turn then
+    still_streaming()
     return nil
   end
-  local buf = M.ensure_buffer()
-  local you = you_row(buf)
+  local buf = ensure_buffer(c)
+  local you = you_row(c, buf)
   if not you then
     local n = api.nvim_buf_line_count(buf)
     api.nvim_buf_set_lines(buf, n, n, false, { '', M.YOU, '', '' })
-    mark_you(buf, n + 1)
+    mark_you(c, buf, n + 1)
     notify('quill: write your question under "## You", then send it')
     return nil
   end
@@ -1051,98 +1151,306 @@ function M.send()
     notify('quill: nothing to send: write your question under "## You"')
     return nil
   end
-  if refuse_edited(buf, you) then
+  if refuse_edited(c, buf, you) then
     return nil
   end
-  return submit(buf, you, prompt)
+  return submit(c, buf, you, prompt)
 end
 
--- :QuillChat [prompt]: open or focus the chat; with a prompt, send it.
-function M.chat(prompt)
-  local buf, win = M.open()
+-- Send what the user wrote in the current conversation.
+function M.send()
+  return M.send_in(current_or_new())
+end
+
+local function send_prompt(c, prompt)
+  local buf, win = show(c)
   if not prompt or vim.trim(prompt) == '' then
     return buf, win
   end
-  if state.turn then
-    notify('quill: an answer is still streaming; cancel it with <C-c> or :QuillCancel')
+  if c.turn then
+    still_streaming()
     return buf, win
   end
-  local you = you_row(buf)
+  local you = you_row(c, buf)
   if not you then
     local n = api.nvim_buf_line_count(buf)
     api.nvim_buf_set_lines(buf, n, n, false, { '', M.YOU })
     you = n + 1
-    mark_you(buf, you)
-  elseif refuse_edited(buf, you) then
+    mark_you(c, buf, you)
+  elseif refuse_edited(c, buf, you) then
     return buf, win
   end
-  submit(buf, you, writer.split_lines(prompt))
+  submit(c, buf, you, writer.split_lines(prompt))
   return buf, win
 end
 
--- Cancel the running turn (see stream.cancel).
+-- :QuillChat [prompt]: open or focus the current conversation (one is made when there is none);
+-- with a prompt, send it.
+function M.chat(prompt)
+  return send_prompt(current_or_new(), prompt)
+end
+
+-- Cancel the running turn of the current conversation (see stream.cancel).
 function M.cancel()
-  local s = state.turn
+  local c = current()
+  local s = c and c.turn
   if not s then
     return false
   end
   return stream.cancel(s)
 end
 
--- :QuillNew: forget the conversation and show an empty `## You` section.
-function M.new()
-  local s = state.turn
-  if s then
-    s.detached = true
-    stream.stop_timer(s.timer)
-    stream.cancel(s)
-    state.turn = nil
-  end
-  state.history = {}
-  state.tools = nil
-  state.notices = {}
-  local buf, win = M.open()
-  reset_buffer(buf)
+-- :QuillNew [prompt]: a new conversation in its own buffer, shown in the chat window and
+-- focused; the others stay as they are (an answer streaming in one goes on). With a prompt, it
+-- is sent at once.
+function M.new(prompt)
+  local c = add(conversation.new())
+  local buf, win = show(c)
   api.nvim_win_set_cursor(win, { 3, 0 })
+  if prompt and vim.trim(prompt) ~= '' then
+    send_prompt(c, prompt)
+  end
   return buf
 end
 
--- Whether this conversation offers tools (:QuillTools, else tools.enabled).
-function M.tools_enabled()
-  if state.tools == nil then
-    return config.get().tools.enabled
-  end
-  return state.tools
+-- The model and endpoint names of the current conversation (nil: the configured ones), or nil
+-- when there is no conversation.
+function M.current_settings()
+  local c = current()
+  return c and { model = c.model, endpoint = c.endpoint } or nil
 end
 
--- :QuillTools: offer tools in this conversation or not ('on', 'off'; nil or ''
+-- :QuillModel and :QuillEndpoint set them for the current conversation (when there is one): its
+-- next turns use them, whatever a later setup() says.
+function M.set_current(model, endpoint)
+  local c = current()
+  if not c then
+    return
+  end
+  c.model = model or c.model
+  c.endpoint = endpoint or c.endpoint
+  store.save(c)
+end
+
+-- Whether the current conversation offers tools (:QuillTools, else tools.enabled).
+function M.tools_enabled()
+  local c = current()
+  if not c or c.tools == nil then
+    return config.get().tools.enabled
+  end
+  return c.tools
+end
+
+-- :QuillTools: offer tools in the current conversation or not ('on', 'off'; nil or ''
 -- toggles), whatever tools.enabled says. Returns the new setting.
 function M.set_tools(arg)
-  local now = state.tools
+  local c = current_or_new()
+  local now = c.tools
   if now == nil then
     now = config.get().tools.enabled
   end
   if arg == 'on' then
-    state.tools = true
+    c.tools = true
   elseif arg == 'off' then
-    state.tools = false
+    c.tools = false
   elseif arg == nil or arg == '' then
-    state.tools = not now
+    c.tools = not now
   else
     notify(("quill: :QuillTools takes 'on' or 'off' (got '%s')"):format(arg), vim.log.levels.ERROR)
     return now
   end
-  notify(('quill: tools %s for this chat'):format(state.tools and 'on' or 'off'), vim.log.levels.INFO)
-  return state.tools
+  store.save(c)
+  notify(('quill: tools %s for this chat'):format(c.tools and 'on' or 'off'), vim.log.levels.INFO)
+  return c.tools
 end
 
--- For tests and statuslines.
+-- The list of conversations --------------------------------------------------
+
+-- Every conversation, those of this Neovim and the saved ones, newest first, as
+-- { id, title, model, endpoint, updated, busy, last_answer }; and the saved files that were
+-- skipped ("NAME: why").
+function M.list()
+  local seen, list = {}, {}
+  local function entry(c)
+    seen[c.id] = true
+    table.insert(list, {
+      id = c.id,
+      title = conversation.title(c),
+      model = c.model or config.get().model,
+      endpoint = c.endpoint or (config.endpoint() or {}).name,
+      updated = c.updated,
+      busy = c.turn ~= nil,
+      last_answer = conversation.last_answer_line(c),
+    })
+  end
+  for _, c in pairs(convs) do
+    if #c.history > 0 or c.turn or buf_valid(c) then
+      entry(c)
+    end
+  end
+  local saved, skipped = store.list()
+  for _, c in ipairs(saved) do
+    if not seen[c.id] then
+      entry(c)
+    end
+  end
+  table.sort(list, function(a, b)
+    if a.updated ~= b.updated then
+      return a.updated > b.updated
+    end
+    return a.id > b.id
+  end)
+  return list, skipped
+end
+
+-- The conversation `id`: of this Neovim, else loaded from its file. nil and why when neither.
+local function find(id)
+  if convs[id] then
+    return convs[id]
+  end
+  local c, why = store.load(id)
+  if not c then
+    return nil, why
+  end
+  return add(c)
+end
+
+-- Show conversation `id` in the chat window, as it was. Returns its buffer, or nil.
+function M.open_chat(id)
+  local c, why = find(id)
+  if not c then
+    notify(('quill: no chat %s: %s'):format(tostring(id), tostring(why)), vim.log.levels.ERROR)
+    return nil
+  end
+  return (show(c))
+end
+
+function M.rename(id, title)
+  local c, why = find(id)
+  if not c then
+    notify(('quill: no chat %s: %s'):format(tostring(id), tostring(why)), vim.log.levels.ERROR)
+    return false
+  end
+  title = vim.trim((tostring(title or ''):gsub('%c', ' ')))
+  c.title = title ~= '' and title:sub(1, 200) or nil
+  c.saved = true -- even an empty chat keeps its name
+  store.save(c)
+  return true
+end
+
+-- Delete conversation `id`: its file, its buffer. Refused while it streams.
+function M.delete(id)
+  local c = convs[id]
+  if c and c.turn then
+    notify('quill: the chat is still streaming; cancel it first (:QuillCancel in it)')
+    return false
+  end
+  local ok, why = store.delete(id)
+  if not ok then
+    notify(('quill: could not delete the chat %s: %s'):format(tostring(id), tostring(why)), vim.log.levels.ERROR)
+    return false
+  end
+  if c then
+    convs[id] = nil
+    if last_used == c then
+      last_used = nil
+    end
+    if buf_valid(c) then
+      by_buf[c.buf] = nil
+      pcall(api.nvim_buf_delete, c.buf, { force = true })
+    end
+  end
+  return true
+end
+
+local function ago(t)
+  local d = os.time() - (t or 0)
+  if d < 60 then
+    return 'just now'
+  elseif d < 3600 then
+    return ('%d min ago'):format(math.floor(d / 60))
+  elseif d < 86400 then
+    return ('%d h ago'):format(math.floor(d / 3600))
+  end
+  return os.date('%Y-%m-%d', t)
+end
+
+-- :QuillChats: pick a conversation, then open, rename or delete it.
+function M.pick()
+  local list, skipped = M.list()
+  if #skipped > 0 then
+    notify(('quill: %d saved chat%s could not be read and %s skipped: %s'):format(#skipped,
+      #skipped == 1 and '' or 's', #skipped == 1 and 'is' or 'are', table.concat(skipped, '; ')))
+  end
+  if #list == 0 then
+    notify('quill: no chats yet; :QuillChat starts one', vim.log.levels.INFO)
+    return
+  end
+  vim.ui.select(list, {
+    prompt = 'quill chats',
+    format_item = function(e)
+      local parts = { e.title, tostring(e.model), ago(e.updated) }
+      if e.busy then
+        table.insert(parts, 'streaming')
+      end
+      if e.last_answer ~= '' then
+        table.insert(parts, e.last_answer)
+      end
+      return table.concat(parts, ' · ')
+    end,
+  }, function(choice)
+    if not choice then
+      return
+    end
+    vim.schedule(function()
+      vim.ui.select({ 'open', 'rename', 'delete' }, { prompt = choice.title }, function(action)
+        vim.schedule(function()
+          if action == 'open' then
+            M.open_chat(choice.id)
+          elseif action == 'rename' then
+            vim.ui.input({ prompt = 'title: ', default = choice.title }, function(title)
+              if title then
+                M.rename(choice.id, title)
+              end
+            end)
+          elseif action == 'delete' then
+            vim.ui.select({ 'no', 'yes' }, { prompt = ('delete "%s"?'):format(choice.title) }, function(sure)
+              if sure == 'yes' and M.delete(choice.id) then
+                vim.notify('quill: deleted "' .. choice.title .. '"', vim.log.levels.INFO)
+              end
+            end)
+          end
+        end)
+      end)
+    end)
+  end)
+end
+
+-- At exit every conversation is on disk (waiting for the disk this once): a prompt whose answer
+-- is still streaming is kept, the answer so far is not.
+function M.save_all_now()
+  for _, c in pairs(convs) do
+    if #c.history > 0 then
+      store.save_now(c)
+    end
+  end
+end
+
+api.nvim_create_autocmd('VimLeavePre', {
+  group = api.nvim_create_augroup('quill_chats', { clear = true }),
+  desc = 'quill: save every chat',
+  callback = function()
+    M.save_all_now()
+  end,
+})
+
+-- The current conversation (one is made when there is none); for tests and statuslines.
 function M.state()
-  return state
+  return current_or_new()
 end
 
 function M.history()
-  return state.history
+  return current_or_new().history
 end
 
 return M

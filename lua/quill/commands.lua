@@ -3,13 +3,30 @@ local M = {}
 
 local levels = vim.log.levels
 
+-- The current conversation's model and endpoint (nil each: the configured ones).
+local function chat_settings()
+  return package.loaded['quill.chat'] and require('quill.chat').current_settings() or {}
+end
+
+-- The model the current conversation uses.
+local function current_model()
+  return chat_settings().model or require('quill.config').get().model
+end
+
+-- The current conversation's endpoint's name and whether it is Ollama (which can pull models).
+local function current_endpoint()
+  local config = require('quill.config')
+  local e = config.endpoint(chat_settings().endpoint) or config.endpoint() or { name = 'ollama', kind = 'ollama' }
+  return e.name, e.kind == 'ollama'
+end
+
 local function describe(backend)
   local config = require('quill.config')
   local cfg = config.get()
   local info = backend.info()
   local server = info.server_info or {}
   local caps = info.capabilities or {}
-  local e = config.endpoint() or { name = tostring(cfg.endpoint), kind = '?' }
+  local e = config.endpoint((current_endpoint())) or { name = tostring(cfg.endpoint), kind = '?' }
   local health = require('quill.health')
   local url = e.url and health.redact_host(e.url) or health.host_of(cfg)
   local names = config.endpoint_names(cfg)
@@ -27,7 +44,7 @@ local function describe(backend)
     string.format('quill: %s %s running (pid %s, restarts %d)', tostring(server.name), tostring(server.version),
       tostring(info.pid), info.restarts),
     'endpoint:  ' .. endpoint,
-    'model:     ' .. tostring(cfg.model),
+    'model:     ' .. tostring(current_model()),
     'tools:     ' .. tools_text,
     'workspace: ' .. backend.workspace_root(),
     'binary:    ' .. info.cmd,
@@ -143,16 +160,15 @@ local function names_of(result)
   return chat_models(result).names
 end
 
+-- The default from now on, and the current conversation's.
 local function set_model(name)
   require('quill.config').get().model = name
+  if package.loaded['quill.chat'] then
+    require('quill.chat').set_current(name, nil)
+  end
   vim.notify('quill: model ' .. name, levels.INFO)
 end
 
--- The current endpoint's name and whether it is Ollama (which can pull models).
-local function current_endpoint()
-  local e = require('quill.config').endpoint() or { name = 'ollama', kind = 'ollama' }
-  return e.name, e.kind == 'ollama'
-end
 
 -- :QuillModel [name]: set the model, or pick one of those the current endpoint has.
 function M.model(name)
@@ -196,7 +212,7 @@ function M.model(name)
       vim.notify('quill: ' .. where .. ' has no models' .. (ollama and ': run `ollama pull <model>`' or ''), levels.WARN)
       return
     end
-    local current = require('quill.config').get().model
+    local current = current_model()
     vim.ui.select(names, {
       prompt = 'quill model',
       format_item = function(n)
@@ -256,8 +272,11 @@ function M.endpoint(name)
     if e.model then
       cfg.model = e.model
     end
+    if package.loaded['quill.chat'] then
+      require('quill.chat').set_current(e.model, e.name)
+    end
     vim.notify(('quill: endpoint %s (%s%s), model %s'):format(e.name, e.kind,
-      e.url and (' ' .. require('quill.health').redact_host(e.url)) or '', cfg.model), levels.INFO)
+      e.url and (' ' .. require('quill.health').redact_host(e.url)) or '', current_model()), levels.INFO)
   end
   if name and vim.trim(name) ~= '' then
     return use(vim.trim(name))

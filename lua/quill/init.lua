@@ -91,9 +91,22 @@ function M.cancel(opts)
   return n + pulled
 end
 
--- :QuillNew
-function M.new()
-  return require('quill.chat').new()
+-- :QuillNew [prompt]
+function M.new(prompt)
+  return require('quill.chat').new(prompt)
+end
+
+-- Every conversation, of this Neovim and saved, newest first:
+-- { { id, title, model, endpoint, updated (os.time()), busy }, … }. Reads the saved files.
+function M.chats()
+  return vim.tbl_map(function(e)
+    return { id = e.id, title = e.title, model = e.model, endpoint = e.endpoint, updated = e.updated, busy = e.busy }
+  end, (require('quill.chat').list()))
+end
+
+-- Show conversation `id` (from chats()) in the chat window. Returns its buffer, or nil.
+function M.open_chat(id)
+  return require('quill.chat').open_chat(id)
 end
 
 -- :QuillModel [name]

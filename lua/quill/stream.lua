@@ -344,11 +344,12 @@ function M.next_id(kind)
 end
 
 -- The chat/send params for `messages` under the current config; `tools`:
--- offer the tool catalogue.
-function M.params(chat_id, messages, tools, stream_thinking)
+-- offer the tool catalogue. `model` and `endpoint` (names) default to the configured ones.
+function M.params(chat_id, messages, tools, stream_thinking, model, endpoint_name)
   local cfg = config.get()
-  local params = { chatId = chat_id, model = cfg.model, messages = messages }
-  params.endpoint = (config.endpoint() or {}).name
+  local params = { chatId = chat_id, model = model or cfg.model, messages = messages }
+  local endpoint = config.endpoint(endpoint_name)
+  params.endpoint = (endpoint or {}).name
   if stream_thinking then
     params.streamThinking = true
   end
@@ -358,7 +359,6 @@ function M.params(chat_id, messages, tools, stream_thinking)
     params.maxRounds = cfg.tools.max_rounds
   end
   -- an endpoint's own options; the global ones are Ollama's (num_ctx means nothing to others)
-  local endpoint = config.endpoint()
   local options = endpoint and endpoint.options or ((not endpoint or endpoint.kind == 'ollama') and cfg.options) or {}
   if next(options) then
     params.options = options
@@ -515,7 +515,7 @@ local function tools_gate(s, cb)
       return cb(false)
     end
     local model = s.model
-    local endpoint = config.endpoint() or { name = 'ollama', kind = 'ollama', tools = 'auto' }
+    local endpoint = config.endpoint(s.endpoint) or { name = 'ollama', kind = 'ollama', tools = 'auto' }
     -- An endpoint's own setting decides; 'auto' asks Ollama what the model can do, and offers
     -- them to an OpenAI-compatible server (which has no such question; a refusal is retried
     -- without them by the backend).
@@ -553,8 +553,13 @@ end
 function M.start(s, messages)
   M.ensure_handler()
   s.id = s.id or M.next_id(s.kind)
-  s.model = config.get().model
-  s.endpoint = (config.endpoint() or {}).name
+  -- a conversation's own model and endpoint, else the configured ones (an endpoint gone from
+  -- the config since: the configured one)
+  if s.endpoint and not config.endpoint(s.endpoint) then
+    s.endpoint = nil
+  end
+  s.endpoint = s.endpoint or (config.endpoint() or {}).name
+  s.model = s.model or config.get().model
   s.deltas, s.chars, s.counted, s.parts, s.unrendered = 0, 0, 0, {}, 0
   s.start_ns = uv.hrtime()
   sessions[s.id] = s
@@ -568,7 +573,8 @@ function M.start(s, messages)
     if notice and s.on_notice then
       s.on_notice(notice)
     end
-    s.request_id = backend.request('chat/send', M.params(s.id, messages, tools_on, s.on_thinking ~= nil), function(err, result)
+    local params = M.params(s.id, messages, tools_on, s.on_thinking ~= nil, s.model, s.endpoint)
+    s.request_id = backend.request('chat/send', params, function(err, result)
       complete(s, err, result)
     end)
   end)

@@ -130,7 +130,8 @@ end
 local children = {}
 
 -- A fresh headless Neovim with the repo on 'runtimepath'. It inherits this
--- process's environment (QUILL_BACKEND ...); opts.env adds variables.
+-- process's environment (QUILL_BACKEND ...); opts.env adds variables. Its data directory (where
+-- chats are saved) is a temporary one of this test unless opts.env names XDG_DATA_HOME.
 function M.new_child(opts)
   opts = opts or {}
   local child = {}
@@ -138,10 +139,9 @@ function M.new_child(opts)
     vim.v.progpath, '--embed', '--headless', '--clean', '-u', 'NONE', '-i', 'NONE',
     '--cmd', 'set rtp^=' .. vim.fn.fnameescape(M.root),
   }
-  local job_opts = { rpc = true }
-  if opts.env then
-    job_opts.env = opts.env
-  end
+  local env = vim.tbl_extend('force', {}, opts.env or {})
+  env.XDG_DATA_HOME = env.XDG_DATA_HOME or M.temp_dir()
+  local job_opts = { rpc = true, env = env }
   local chan = vim.fn.jobstart(cmd, job_opts)
   if chan <= 0 then
     error('could not start child Neovim: ' .. vim.v.progpath)
