@@ -27,8 +27,12 @@ local convs = {}
 local by_buf = {} -- buffer -> the conversation it shows
 local last_used = nil -- the conversation used last
 
+local activity = 0 -- orders conversations used within the same second
+
 local function touch(c)
   last_used = c
+  activity = activity + 1
+  c.activity = activity
 end
 
 local function notify(msg, level)
@@ -945,6 +949,10 @@ local function finish(s, o)
   local c = s.conv
   c.turn = nil
   c.updated = os.time()
+  c.activity = (function()
+    activity = activity + 1
+    return activity
+  end)()
   -- A turn that produced no answer gives its prompt back to edit or resend.
   local give_back = nil
   if o.status ~= 'done' and not has_assistant(o.messages) then
@@ -957,6 +965,7 @@ local function finish(s, o)
   vim.list_extend(c.history, o.messages)
   local blocks = s.blocks or {}
   local mark, group = end_mark(o)
+  local last_extra = nil -- the turn's end as shown, for a rebuild and a reopened chat
   for i, m in ipairs(o.messages or {}) do
     if type(m) == 'table' then
       local extra = {}
@@ -965,17 +974,17 @@ local function finish(s, o)
         blocks = { unpack(blocks, #m.toolCalls + 1) }
       end
       if i == #o.messages then
-        -- the turn's end as it is shown, for a rebuild and a reopened chat
         extra.mark = mark and { text = mark, group = group } or nil
         extra.stats = stream.stats_text(s, o.stats)
+        last_extra = extra
       end
       c.extras[m] = next(extra) and extra or nil
     end
   end
-  store.save(c)
 
   local w = s.writer
   if not w:valid() then
+    store.save(c)
     -- the buffer was wiped while the answer streamed: one opened since shows the whole turn now
     if buf_valid(c) and c.buf ~= w.buf then
       reset_buffer(c, c.buf)
@@ -1016,12 +1025,17 @@ local function finish(s, o)
       local line = api.nvim_buf_get_lines(buf, header, header + 1, false)[1] or ''
       room = api.nvim_win_get_width(win) - vim.fn.strdisplaywidth(line) - 2
     end
+    local stats = stream.stats_text(s, o.stats, room)
     api.nvim_buf_set_extmark(buf, ns, header, 0, {
       id = s.header_mark,
-      virt_text = { { stream.stats_text(s, o.stats, room), 'QuillStats' } },
+      virt_text = { { stats, 'QuillStats' } },
       virt_text_pos = 'eol',
     })
+    if last_extra then
+      last_extra.stats = stats
+    end
   end
+  store.save(c)
   if s.fence_due then
     check_fences(s)
   end
@@ -1279,6 +1293,7 @@ function M.list()
       model = c.model or config.get().model,
       endpoint = c.endpoint or (config.endpoint() or {}).name,
       updated = c.updated,
+      activity = c.activity or 0,
       busy = c.turn ~= nil,
       last_answer = conversation.last_answer_line(c),
     })
@@ -1297,6 +1312,9 @@ function M.list()
   table.sort(list, function(a, b)
     if a.updated ~= b.updated then
       return a.updated > b.updated
+    end
+    if a.activity ~= b.activity then
+      return a.activity > b.activity
     end
     return a.id > b.id
   end)

@@ -41,7 +41,7 @@ function M.new(opts)
 end
 
 local function first_line(text)
-  local line = vim.trim((tostring(text or ''):match('^%s*([^\n]*)') or ''))
+  local line = vim.trim(((tostring(text or ''):match('^%s*([^\n]*)') or ''):gsub('%c', ' ')))
   if vim.fn.strchars(line) > M.MAX_TITLE then
     line = vim.fn.strcharpart(line, 0, M.MAX_TITLE - 1) .. '…'
   end
@@ -120,10 +120,10 @@ local function call_of(v)
 end
 
 local function message_of(v)
-  if type(v) ~= 'table' or not ROLES[v.role] then
+  if type(v) ~= 'table' or not ROLES[v.role] or type(v.content) ~= 'string' then
     return nil
   end
-  local m = { role = v.role, content = str(v.content) or '' }
+  local m = { role = v.role, content = v.content }
   m.thinking = v.role == 'assistant' and str(v.thinking) or nil
   if v.role == 'assistant' and type(v.toolCalls) == 'table' and #v.toolCalls > 0 then
     m.toolCalls = {}

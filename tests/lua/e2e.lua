@@ -58,9 +58,9 @@ function M.fake_stats(url)
 end
 
 -- Child Neovim whose quill uses the real backend and the fake at `url`;
--- vim.notify is captured in _G.notes. `opts` go to setup().
-function M.child(url, opts)
-  local child = h.new_child()
+-- vim.notify is captured in _G.notes. `opts` go to setup(), `child_opts` to h.new_child().
+function M.child(url, opts, child_opts)
+  local child = h.new_child(child_opts)
   child.lua([[
     local bin, cfg = ...
     vim.env.QUILL_BACKEND = bin
