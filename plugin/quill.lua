@@ -21,9 +21,9 @@ command('QuillLog', 'quill: open the backend log file', function()
   require('quill.commands').log()
 end)
 
-command('QuillChat', 'quill: open the chat; with a prompt, send it', function(a)
-  require('quill').chat(a.args)
-end, { nargs = '*' })
+command('QuillChat', "quill: open the chat; with a prompt, send it (a range: attached as #selection)", function(a)
+  require('quill').chat(a.args, a.range > 0 and { range = { a.line1, a.line2 } } or nil)
+end, { nargs = '*', range = true })
 
 command('QuillInsert', 'quill: stream an answer at the cursor, or in place of the range', function(a)
   require('quill.commands').insert(a.args, a.range > 0 and { a.line1, a.line2 } or nil)

@@ -4,6 +4,7 @@
 -- backend crash nor a wiped buffer nor a restart loses it. Several conversations stream at once,
 -- each into its own buffer.
 local config = require('quill.config')
+local context = require('quill.context')
 local conversation = require('quill.conversation')
 local fences = require('quill.fences')
 local store = require('quill.chat_store')
@@ -177,8 +178,16 @@ local function reset_buffer(c, buf)
       answering = nil
       table.insert(headers, #lines)
       vim.list_extend(lines, { M.YOU, '' })
-      vim.list_extend(lines, writer.split_lines(m.content))
+      -- a question with attachments shows as typed, with a line per attachment
+      vim.list_extend(lines, writer.split_lines(extra.prompt or m.content))
       table.insert(lines, '')
+      if extra.attached then
+        for _, label in ipairs(extra.attached) do
+          table.insert(marked, { row = #lines, group = 'QuillTool' })
+          table.insert(lines, label)
+        end
+        table.insert(lines, '')
+      end
     elseif m.role == 'assistant' then
       local calls = type(m.toolCalls) == 'table' and m.toolCalls or {}
       if not answering and (m.content ~= '' or #calls > 0 or extra.mark or extra.stats) then
@@ -434,6 +443,8 @@ local function create_buffer(c)
   vim.bo[buf].filetype = 'markdown'
   use_light_syntax(buf)
   set_keymaps(buf)
+  -- <C-x><C-o> completes #buffer, #selection, #diagnostics, #file:
+  vim.bo[buf].omnifunc = "v:lua.require'quill.context'.omnifunc"
   by_buf[buf] = c
   api.nvim_create_autocmd('BufWipeout', {
     buffer = buf,
@@ -959,7 +970,7 @@ local function finish(s, o)
     local last = c.history[#c.history]
     if last and last.role == 'user' then
       table.remove(c.history)
-      give_back = last.content
+      give_back = (c.extras[last] or {}).prompt or last.content
     end
   end
   vim.list_extend(c.history, o.messages)
@@ -1064,16 +1075,31 @@ end
 
 -- Send `prompt` as the next user message of `c`; the buffer's `## You` section at
 -- row `you` is rewritten to hold exactly the prompt.
-local function submit(c, buf, you, prompt_lines)
+-- `where` says what #buffer and #selection mean: { origin = buf, range, range_buf }.
+local function submit(c, buf, you, prompt_lines, where)
   local prompt = table.concat(prompt_lines, '\n')
+  local attached = context.expand(prompt, where)
   local lines = { '' }
   vim.list_extend(lines, prompt_lines)
-  vim.list_extend(lines, { '', M.ASSISTANT, '', '' })
+  table.insert(lines, '')
+  local labels_at = you + 3 + #prompt_lines
+  if #attached.labels > 0 then
+    vim.list_extend(lines, attached.labels)
+    table.insert(lines, '')
+  end
+  vim.list_extend(lines, { M.ASSISTANT, '', '' })
   api.nvim_buf_set_lines(buf, you + 1, -1, false, lines)
-  local header = you + 3 + #prompt_lines
+  for i = 1, #attached.labels do
+    hl_line(buf, labels_at + i - 1, 'QuillTool')
+  end
+  local header = labels_at + (#attached.labels > 0 and #attached.labels + 1 or 0)
   local answer = header + 2
   hl_line(buf, header, 'QuillHeader')
-  table.insert(c.history, { role = 'user', content = prompt })
+  local message = { role = 'user', content = attached.content }
+  table.insert(c.history, message)
+  if #attached.labels > 0 then
+    c.extras[message] = { prompt = prompt, attached = attached.labels }
+  end
   c.updated = os.time()
   touch(c)
   store.save(c) -- the prompt is kept even if Neovim dies while the answer streams
@@ -1168,7 +1194,7 @@ function M.send_in(c)
   if refuse_edited(c, buf, you) then
     return nil
   end
-  return submit(c, buf, you, prompt)
+  return submit(c, buf, you, prompt, { origin = context.origin() })
 end
 
 -- Send what the user wrote in the current conversation.
@@ -1176,7 +1202,18 @@ function M.send()
   return M.send_in(current_or_new())
 end
 
-local function send_prompt(c, prompt)
+-- `opts.range`: the lines given to :'<,'>QuillChat, in the buffer it was typed in; `opts.origin`:
+-- that buffer, when the chat has the focus already.
+local function send_prompt(c, prompt, opts)
+  opts = opts or {}
+  -- what #buffer means is where the command was typed, before the chat takes the focus
+  local where = { origin = opts.origin or context.origin() }
+  if opts.range then
+    where.range, where.range_buf = opts.range, where.origin
+    if prompt and not prompt:find('#selection') then
+      prompt = vim.trim(prompt or '') .. ' #selection'
+    end
+  end
   local buf, win = show(c)
   if not prompt or vim.trim(prompt) == '' then
     return buf, win
@@ -1194,14 +1231,14 @@ local function send_prompt(c, prompt)
   elseif refuse_edited(c, buf, you) then
     return buf, win
   end
-  submit(c, buf, you, writer.split_lines(prompt))
+  submit(c, buf, you, writer.split_lines(prompt), where)
   return buf, win
 end
 
 -- :QuillChat [prompt]: open or focus the current conversation (one is made when there is none);
--- with a prompt, send it.
-function M.chat(prompt)
-  return send_prompt(current_or_new(), prompt)
+-- with a prompt, send it. opts.range = { first, last }: :'<,'>QuillChat, the lines attached.
+function M.chat(prompt, opts)
+  return send_prompt(current_or_new(), prompt, opts)
 end
 
 -- Cancel the running turn of the current conversation (see stream.cancel).
@@ -1217,12 +1254,13 @@ end
 -- :QuillNew [prompt]: a new conversation in its own buffer, shown in the chat window and
 -- focused; the others stay as they are (an answer streaming in one goes on). With a prompt, it
 -- is sent at once.
-function M.new(prompt)
+function M.new(prompt, opts)
+  opts = vim.tbl_extend('force', { origin = context.origin() }, opts or {})
   local c = add(conversation.new())
   local buf, win = show(c)
   api.nvim_win_set_cursor(win, { 3, 0 })
   if prompt and vim.trim(prompt) ~= '' then
-    send_prompt(c, prompt)
+    send_prompt(c, prompt, opts)
   end
   return buf
 end

@@ -44,6 +44,8 @@ local defaults = {
     syntax = 'light',
     -- A turn's answer, and separately its thinking, stop at this many bytes: [stopped: ...].
     max_answer_bytes = 4194304,
+    -- #buffer, #selection, #diagnostics and #file:PATH in a question add at most this much.
+    max_context_bytes = 65536,
     -- A thinking model's thinking: a "Thinking… N s" line while it streams, then the text in a
     -- closed fold under it. false: not shown at all (never part of the answer either way).
     show_thinking = true,
@@ -268,6 +270,7 @@ local schema = {
     size = is_size,
     syntax = one_of({ 'light', 'markdown' }),
     max_answer_bytes = is_pos_int,
+    max_context_bytes = is_pos_int,
     show_thinking = is_bool,
   },
   tools = {

@@ -34,6 +34,7 @@ function M.new(opts)
     tools = opts.tools, -- nil: tools.enabled
     history = opts.history or {},
     -- per message of history: { blocks = { {text, group}… }, mark = {text, group}, stats = text }
+    -- (assistant), { prompt = as typed, attached = { compact line… } } (user, with attachments)
     extras = setmetatable({}, { __mode = 'k' }),
     notices = {}, -- notices already shown ("tools are off: …")
     turn = nil, -- the running session
@@ -79,7 +80,8 @@ function M.to_data(c)
   for i, m in ipairs(c.history) do
     local e = c.extras[m]
     if e then
-      table.insert(extras, { index = i, blocks = e.blocks, mark = e.mark, stats = e.stats })
+      table.insert(extras, { index = i, blocks = e.blocks, mark = e.mark, stats = e.stats, prompt = e.prompt,
+        attached = e.attached })
     end
   end
   return {
@@ -192,7 +194,14 @@ function M.from_data(data)
       for j, b in ipairs(type(e.blocks) == 'table' and e.blocks or {}) do
         blocks[j] = line_of(b)
       end
+      local attached = {}
+      for _, label in ipairs(m.role == 'user' and type(e.attached) == 'table' and e.attached or {}) do
+        local line = line_of({ text = label })
+        table.insert(attached, line and line.text or '# ?')
+      end
       c.extras[m] = {
+        prompt = m.role == 'user' and #attached > 0 and str(e.prompt) or nil,
+        attached = #attached > 0 and attached or nil,
         blocks = next(blocks) and blocks or nil,
         mark = line_of(e.mark),
         stats = str(e.stats, MAX_LINE) and (e.stats:sub(1, MAX_LINE):gsub('[%c]', ' ')) or nil,

@@ -61,8 +61,8 @@ function M.statusline()
 end
 
 -- :QuillChat [prompt]
-function M.chat(prompt)
-  return require('quill.chat').chat(prompt)
+function M.chat(prompt, opts)
+  return require('quill.chat').chat(prompt, opts)
 end
 
 -- :[range]QuillInsert [instruction]; opts.range = { first, last } (1-based).

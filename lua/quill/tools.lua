@@ -979,6 +979,28 @@ function M.create_file(params, respond, ctx)
   end), { more_lines = more })
 end
 
+-- #file:PATH in a prompt (context.lua) ------------------------------------------------
+
+-- The text of workspace file `path` for an attachment the user typed: confined like read_file,
+-- files on the deny list or under .git refused (the user may read them there; quill does not
+-- send them), its loaded buffer's text when it has one. Returns { rel, text, unsaved } or nil
+-- and why not.
+function M.attachment_text(path)
+  local real, rel = M.resolve(path)
+  if not real then
+    return nil, type(rel) == 'table' and tostring(rel.message) or tostring(rel)
+  end
+  local reason = workspace.sensitive(rel)
+  if reason then
+    return nil, rel .. ' is ' .. reason
+  end
+  local okay, buf, text = pcall(text_of, path, real)
+  if not okay then
+    return nil, type(buf) == 'table' and tostring(buf.message) or tostring(buf)
+  end
+  return { rel = rel, text = workspace.to_utf8(text), unsaved = buf ~= nil and vim.bo[buf].modified }
+end
+
 -- Registration ----------------------------------------------------------------------
 
 M.handlers = {

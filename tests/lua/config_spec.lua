@@ -29,7 +29,7 @@ describe('config', function()
     eq('info', cfg.log_level)
     eq(10000, cfg.request_timeout_ms)
     eq({ connect_ms = 5000, first_byte_ms = 300000, idle_ms = 60000 }, cfg.timeouts)
-    eq({ position = 'right', size = 0.4, syntax = 'light', max_answer_bytes = 4194304,
+    eq({ position = 'right', size = 0.4, syntax = 'light', max_answer_bytes = 4194304, max_context_bytes = 65536,
       show_thinking = true }, cfg.chat)
     eq({ send = '<CR>', send_insert = '<C-s>', cancel = '<C-c>', close = 'q', help = 'g?',
       next_turn = ']]', prev_turn = '[[', yank_code = 'gy', open_file = 'gf' }, cfg.keymaps)
