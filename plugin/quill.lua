@@ -43,6 +43,10 @@ command('QuillChats', 'quill: pick a conversation to open, rename or delete', fu
   require('quill.chat').pick()
 end)
 
+command('QuillUndo', "quill: take back what an answer of this chat changed through tools", function()
+  require('quill.chat').undo()
+end)
+
 command('QuillTools', 'quill: offer tools in this chat or not (on, off; no argument toggles)', function(a)
   require('quill.chat').set_tools(a.args)
 end, { nargs = '?', complete = function()

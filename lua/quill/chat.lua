@@ -1141,6 +1141,9 @@ local function submit(c, buf, you, prompt_lines, where)
   stream.start_with_spinner(s, c.history, function()
     update_spinner(s)
   end)
+  -- this Neovim's answers of the conversation, for :QuillUndo
+  c.answers = c.answers or {}
+  table.insert(c.answers, { id = s.id, prompt = conversation.first_line(prompt) })
   return s
 end
 
@@ -1263,6 +1266,57 @@ function M.new(prompt, opts)
     send_prompt(c, prompt, opts)
   end
   return buf
+end
+
+-- :QuillUndo: take back what an answer of the current conversation changed through tools (the
+-- last such answer, or one picked when there are several).
+function M.undo()
+  local applied = require('quill.applied')
+  local c = current()
+  local choices = {}
+  for i = #((c and c.answers) or {}), 1, -1 do
+    local a = c.answers[i]
+    local n = applied.count(a.id)
+    if n > 0 then
+      table.insert(choices, { id = a.id, prompt = a.prompt, n = n })
+    end
+  end
+  if #choices == 0 then
+    notify('quill: no answer of this chat changed files (in this Neovim session)', vim.log.levels.INFO)
+    return false
+  end
+  local function go(choice)
+    if c.turn and c.turn.id == choice.id then
+      notify('quill: that answer is still streaming; cancel it first')
+      return
+    end
+    local report = applied.undo(choice.id)
+    local parts = {}
+    if #report.undone > 0 then
+      table.insert(parts, 'undid ' .. table.concat(report.undone, ', '))
+    end
+    if #report.refused > 0 then
+      table.insert(parts, 'left alone: ' .. table.concat(report.refused, '; '))
+    end
+    notify('quill: ' .. table.concat(parts, '; '), #report.refused > 0 and vim.log.levels.WARN or vim.log.levels.INFO)
+  end
+  if #choices == 1 then
+    go(choices[1])
+    return true
+  end
+  vim.ui.select(choices, {
+    prompt = 'quill: undo the changes of which answer?',
+    format_item = function(a)
+      return ('%s (%d change%s)'):format(a.prompt, a.n, a.n == 1 and '' or 's')
+    end,
+  }, function(choice)
+    if choice then
+      vim.schedule(function()
+        go(choice)
+      end)
+    end
+  end)
+  return true
 end
 
 -- The model and endpoint names of the current conversation (nil: the configured ones), or nil

@@ -49,6 +49,8 @@ local function first_line(text)
   return line
 end
 
+M.first_line = first_line
+
 -- The title the user gave, else the first line of the first prompt.
 function M.title(c)
   if c.title and c.title ~= '' then

@@ -9,6 +9,7 @@
 -- sent back is valid UTF-8. Refusals are ToolFailed errors whose message the
 -- model reads as the tool result.
 local backend = require('quill.backend')
+local applied = require('quill.applied')
 local config = require('quill.config')
 local review = require('quill.review')
 local workspace = require('quill.workspace')
@@ -769,7 +770,8 @@ end
 M._hunk_diff = hunk_diff
 
 -- Replace the bytes [s, e) (1-based offsets into `text`, the buffer's text)
--- with `new` as one undo step.
+-- with `new` as one undo step. Returns the first row changed (0-based), the whole lines the
+-- change took and how many lines it left there (for :QuillUndo).
 local function replace(buf, text, s, e, new)
   local sr, sc = offset_pos(text, s)
   local er, ec
@@ -784,11 +786,14 @@ local function replace(buf, text, s, e, new)
   else
     er, ec = offset_pos(text, e)
   end
+  local old_lines = api.nvim_buf_get_lines(buf, sr, er + 1, false)
+  local new_lines = split(new)
   api.nvim_buf_call(buf, function()
     -- a separate undo step, not joined with the buffer's last change
     vim.cmd('let &g:undolevels = &g:undolevels')
-    api.nvim_buf_set_text(buf, sr, sc, er, ec, split(new))
+    api.nvim_buf_set_text(buf, sr, sc, er, ec, new_lines)
   end)
+  return sr, old_lines, #new_lines
 end
 
 -- editor/applyEdit --------------------------------------------------------------
@@ -894,7 +899,8 @@ local function edit(path, old, new, chat_id, real, rel, ctx, respond)
       end
       e = s + #old
     end
-    replace(buf, text, s, e, new)
+    local first, old_lines, count = replace(buf, text, s, e, new)
+    applied.edited(chat_id, buf, rel, first, old_lines, count)
     local msg = ('edited %s (%s replaced by %d)'):format(rel, plural(count_lines(old), 'line'), count_lines(new))
     msg = save_if_configured(buf, real, msg)
     summaries[chat_id] = ('%s replaced by %d'):format(plural(count_lines(old), 'line'), count_lines(new))
@@ -974,6 +980,7 @@ function M.create_file(params, respond, ctx)
     vim.bo[buf].eol = eol or content == ''
     local msg = ('created %s (%s)'):format(rel, plural(count_lines(content), 'line'))
     msg = save_if_configured(buf, real, msg)
+    applied.created(chat_id, buf, real, rel, not vim.bo[buf].modified and uv.fs_stat(real) ~= nil)
     summaries[chat_id] = plural(count_lines(content), 'line') .. unsaved_mark(buf)
     respond(nil, { created = true, message = msg })
   end), { more_lines = more })

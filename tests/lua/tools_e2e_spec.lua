@@ -166,6 +166,59 @@ describe('tools end to end', function()
     assert_line(child, '> `edit_file` `e.txt` — failed: old_text matches 2 times in e.txt; include more context')
   end)
 
+  it(':QuillUndo takes back the edits and files of an answer, leaving what the user changed since', function()
+    local calls = {
+      { name = 'edit_file', arguments = { path = 'a.txt', old_text = 'two', new_text = 'TWO\nand a half' } },
+      { name = 'edit_file', arguments = { path = 'b.txt', old_text = 'x', new_text = 'X' } },
+      { name = 'edit_file', arguments = { path = 'a.txt', old_text = 'four', new_text = 'FOUR' } },
+      { name = 'create_file', arguments = { path = 'new.txt', content = 'fresh\n' } },
+      { name = 'create_file', arguments = { path = 'kept.txt', content = 'mine now\n' } },
+    }
+    local child, _, root = setup(tools_model(calls), { tools = { auto_approve = true, write = true } })
+    write_file(root .. '/a.txt', 'one\ntwo\nthree\nfour\n')
+    write_file(root .. '/b.txt', 'x\ny\n')
+    child.cmd('QuillChat change things')
+    wait_idle(child)
+    local function buf(name)
+      return child.lua([[return require('quill.tools')._find_buffer(...)]], { root .. '/' .. name })
+    end
+    eq({ 'one', 'TWO', 'and a half', 'three', 'FOUR' }, child.lua('return lines(...)', { buf('a.txt') }))
+    eq('fresh\n', read_file(root .. '/new.txt'))
+    -- the user edits above the model's change (the lines move), and changes b.txt's line and kept.txt
+    child.lua('vim.api.nvim_buf_set_lines(..., 0, 0, false, { "a line of mine" })', { buf('a.txt') })
+    child.lua([[
+      local b = ...
+      vim.api.nvim_buf_call(b, function()
+        vim.cmd('let &g:undolevels = &g:undolevels') -- an undo step of its own, as typing makes
+        vim.api.nvim_buf_set_lines(b, 0, 1, false, { "X, and mine" })
+      end)
+    ]], { buf('b.txt') })
+    child.lua('vim.api.nvim_buf_set_lines(..., 0, 1, false, { "really mine" })', { buf('kept.txt') })
+    child.cmd('QuillUndo')
+    eq({ 'a line of mine', 'one', 'two', 'three', 'four' }, child.lua('return lines(...)', { buf('a.txt') }))
+    eq({ 'X, and mine', 'y' }, child.lua('return lines(...)', { buf('b.txt') }), 'changed since: left alone')
+    eq(nil, uv.fs_stat(root .. '/new.txt'), 'the created file is gone')
+    eq('mine now\n', read_file(root .. '/kept.txt'), 'a created file changed since stays')
+    local msg = child.lua('return notes[#notes].msg')
+    h.matches('undid .*an edit of a%.txt', msg)
+    h.matches('deleted new%.txt', msg)
+    h.matches('left alone: kept%.txt: changed since it was created; b%.txt: the edited lines were changed since', msg)
+    -- one undo step per buffer: u brings the model's two edits of a.txt back at once
+    child.lua('vim.api.nvim_set_current_buf(...)', { buf('a.txt') })
+    child.type('u')
+    eq({ 'a line of mine', 'one', 'TWO', 'and a half', 'three', 'FOUR' }, child.lua('return lines(...)', { buf('a.txt') }))
+    -- what was taken back is not taken back twice; what was left alone can go once the user undoes
+    child.lua('vim.api.nvim_set_current_buf(...)', { buf('b.txt') })
+    child.type('u')
+    eq({ 'X', 'y' }, child.lua('return lines(...)', { buf('b.txt') }))
+    child.cmd('QuillUndo')
+    eq({ 'x', 'y' }, child.lua('return lines(...)', { buf('b.txt') }), child.lua('return notes[#notes].msg'))
+    eq({ 'a line of mine', 'one', 'TWO', 'and a half', 'three', 'FOUR' }, child.lua('return lines(...)', { buf('a.txt') }))
+    child.cmd('QuillNew')
+    child.cmd('QuillUndo')
+    h.matches('no answer of this chat changed files', child.lua('return notes[#notes].msg'))
+  end)
+
   -- The file changes while the user looks at the diff: the edit goes where old_text is now,
   -- once, or not at all.
   it('an edit whose old_text moved, vanished or doubled during the review', function()
