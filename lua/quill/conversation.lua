@@ -21,6 +21,14 @@ function M.valid_id(id)
   return type(id) == 'string' and #id <= 64 and id:match('^[%w][%w%-_]*$') ~= nil
 end
 
+local activity = 0
+
+-- Orders conversations used within the same second (c.activity, newest highest).
+function M.touch(c)
+  activity = activity + 1
+  c.activity = activity
+end
+
 function M.new(opts)
   opts = opts or {}
   local now = os.time()
