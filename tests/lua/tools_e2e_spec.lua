@@ -24,11 +24,12 @@ local write_file, read_file = h.write_file, h.read_file
 
 -- A fresh workspace, fake server and child; fails clearly when the backend
 -- does not run tool rounds yet.
-local function setup(model, opts)
+local function setup(model, opts, child_opts, url)
   local root = h.temp_dir()
   -- model names that are not scenarios (notools-…) play `tools` too
-  local url = e2e.start_fake({ '--scenario', 'tools' })
-  local child = e2e.child(url, vim.tbl_deep_extend('force', { model = model, workspace_root = root }, opts or {}))
+  url = url or e2e.start_fake({ '--scenario', 'tools' })
+  local child = e2e.child(url, vim.tbl_deep_extend('force', { model = model, workspace_root = root }, opts or {}),
+    child_opts)
   local init = e2e.require_methods(child, { 'chat/send', '$/cancelRequest' })
   local tools = init.capabilities and init.capabilities.tools
   if type(tools) ~= 'table' or not vim.tbl_contains(tools, 'read_file') then
@@ -101,6 +102,27 @@ describe('tools end to end', function()
     eq({ 'user', 'assistant', 'tool', 'assistant' }, vim.tbl_map(function(m)
       return m.role
     end, history))
+  end)
+
+  it('a chat with tool calls comes back after a restart with its blocks, and goes on', function()
+    local data = h.temp_dir()
+    local model = tools_model({ { name = 'list_files', arguments = { pattern = '*' } } }, { ['then'] = 'Two files.' })
+    local child, url = setup(model, { tools = { auto_approve = true } }, { env = { XDG_DATA_HOME = data } })
+    child.cmd('QuillChat what is here')
+    wait_idle(child)
+    assert_line(child, '> `list_files` `*` — done (0 files)')
+    local id = child.lua([[return require('quill.chat').state().id]])
+    local before = child.lua('return chat_lines()')
+    child.wait(("not require('quill.chat_store').busy('%s')"):format(id))
+    child.stop()
+    local again = setup(model, { tools = { auto_approve = true } }, { env = { XDG_DATA_HOME = data } }, url)
+    local buf = again.lua('return require("quill").open_chat(...)', { id })
+    eq(before, again.lua('return lines(...)', { buf }))
+    again.cmd('QuillChat and now')
+    wait_idle(again)
+    eq({ 'user', 'assistant', 'tool', 'assistant', 'user' }, vim.tbl_map(function(m)
+      return m.role
+    end, e2e.fake_stats(url).last_request.messages))
   end)
 
   it('runs two calls of one round in order', function()
