@@ -37,10 +37,7 @@ local function notify(msg, level)
 end
 
 local buf_valid, you_row, mark_you = view.buf_valid, view.you_row, view.mark_you
-
-local function ensure_buffer(c)
-  return view.ensure_buffer(c)
-end
+local ensure_buffer = view.ensure_buffer
 
 local function show(c)
   local buf, win = view.show(c)
@@ -86,7 +83,6 @@ end
 function M.ensure_buffer()
   return ensure_buffer(current_or_new())
 end
-
 
 local function trim_blank(lines)
   local first, last = 1, #lines
