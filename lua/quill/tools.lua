@@ -770,8 +770,7 @@ end
 M._hunk_diff = hunk_diff
 
 -- Replace the bytes [s, e) (1-based offsets into `text`, the buffer's text)
--- with `new` as one undo step. Returns the first row changed (0-based), the whole lines the
--- change took and how many lines it left there (for :QuillUndo).
+-- with `new` as one undo step.
 local function replace(buf, text, s, e, new)
   local sr, sc = offset_pos(text, s)
   local er, ec
@@ -786,14 +785,11 @@ local function replace(buf, text, s, e, new)
   else
     er, ec = offset_pos(text, e)
   end
-  local old_lines = api.nvim_buf_get_lines(buf, sr, er + 1, false)
-  local new_lines = split(new)
   api.nvim_buf_call(buf, function()
     -- a separate undo step, not joined with the buffer's last change
     vim.cmd('let &g:undolevels = &g:undolevels')
-    api.nvim_buf_set_text(buf, sr, sc, er, ec, new_lines)
+    api.nvim_buf_set_text(buf, sr, sc, er, ec, split(new))
   end)
-  return sr, old_lines, #new_lines
 end
 
 -- editor/applyEdit --------------------------------------------------------------
@@ -899,8 +895,9 @@ local function edit(path, old, new, chat_id, real, rel, ctx, respond)
       end
       e = s + #old
     end
-    local first, old_lines, count = replace(buf, text, s, e, new)
-    applied.edited(chat_id, buf, rel, first, old_lines, count)
+    local before = api.nvim_buf_get_lines(buf, 0, -1, false)
+    replace(buf, text, s, e, new)
+    applied.edited(chat_id, buf, rel, before) -- for :QuillUndo
     local msg = ('edited %s (%s replaced by %d)'):format(rel, plural(count_lines(old), 'line'), count_lines(new))
     msg = save_if_configured(buf, real, msg)
     summaries[chat_id] = ('%s replaced by %d'):format(plural(count_lines(old), 'line'), count_lines(new))

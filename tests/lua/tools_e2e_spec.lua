@@ -104,6 +104,32 @@ describe('tools end to end', function()
     end, history))
   end)
 
+  it(':QuillUndo takes back overlapping edits of one answer exactly, and whole-line edits beside a change of the user', function()
+    -- attack: the second edit swallows the first; the file holds the first edit's text elsewhere too
+    local calls = {
+      { name = 'edit_file', arguments = { path = 'a.txt', old_text = 'l3\n', new_text = 'X3\n' } },
+      { name = 'edit_file', arguments = { path = 'a.txt', old_text = 'l2\nX3\nl4\n', new_text = 'Y\n' } },
+      { name = 'edit_file', arguments = { path = 'c.txt', old_text = 'c3\n', new_text = 'C3\n' } },
+    }
+    local child, _, root = setup(tools_model(calls), { tools = { auto_approve = true } })
+    write_file(root .. '/a.txt', 'l1\nl2\nl3\nl4\nl5\nX3\nl4\n')
+    write_file(root .. '/c.txt', 'c1\nc2\nc3\nc4\n')
+    child.cmd('QuillChat go')
+    wait_idle(child)
+    local function buf(name)
+      return child.lua([[return require('quill.tools')._find_buffer(...)]], { root .. '/' .. name })
+    end
+    eq({ 'l1', 'Y', 'l5', 'X3', 'l4' }, child.lua('return lines(...)', { buf('a.txt') }))
+    eq({ 'c1', 'c2', 'C3', 'c4' }, child.lua('return lines(...)', { buf('c.txt') }))
+    -- the user changes the line right after the model's whole-line edit, and a line far below in a.txt
+    child.lua('vim.api.nvim_buf_set_lines(..., 3, 4, false, { "c4 mine" })', { buf('c.txt') })
+    child.lua('vim.api.nvim_buf_set_lines(..., 4, 5, false, { "l4 mine" })', { buf('a.txt') })
+    child.cmd('QuillUndo')
+    eq({ 'l1', 'l2', 'l3', 'l4', 'l5', 'X3', 'l4 mine' }, child.lua('return lines(...)', { buf('a.txt') }))
+    eq({ 'c1', 'c2', 'c3', 'c4 mine' }, child.lua('return lines(...)', { buf('c.txt') }))
+    eq('quill: undid 1 change in a.txt, 1 change in c.txt', child.lua('return notes[#notes].msg'))
+  end)
+
   it('a chat with tool calls comes back after a restart with its blocks, and goes on', function()
     local data = h.temp_dir()
     local model = tools_model({ { name = 'list_files', arguments = { pattern = '*' } } }, { ['then'] = 'Two files.' })
@@ -222,9 +248,8 @@ describe('tools end to end', function()
     eq(nil, uv.fs_stat(root .. '/new.txt'), 'the created file is gone')
     eq('mine now\n', read_file(root .. '/kept.txt'), 'a created file changed since stays')
     local msg = child.lua('return notes[#notes].msg')
-    h.matches('undid .*an edit of a%.txt', msg)
-    h.matches('deleted new%.txt', msg)
-    h.matches('left alone: kept%.txt: changed since it was created; b%.txt: the edited lines were changed since', msg)
+    eq('quill: undid 2 changes in a.txt, deleted new.txt; left alone: 1 change in b.txt: you changed those lines '
+      .. 'since; kept.txt: changed since it was created', msg)
     -- one undo step per buffer: u brings the model's two edits of a.txt back at once
     child.lua('vim.api.nvim_set_current_buf(...)', { buf('a.txt') })
     child.type('u')
