@@ -3,10 +3,14 @@
 -- within one size budget (chat.max_context_bytes). The chat shows one compact line per
 -- attachment; the conversation keeps what the model saw.
 local config = require('quill.config')
+local workspace = require('quill.workspace')
 
 local M = {}
 
+local trim_punctuation -- (below)
+
 local api = vim.api
+local uv = vim.uv or vim.loop
 
 M.KINDS = { 'buffer', 'selection', 'diagnostics', 'file' }
 
@@ -44,6 +48,19 @@ end
 
 -- Finding the references -------------------------------------------------------
 
+M.MAX_NAME = 4096
+
+-- A sentence's full stop or comma after a name is not part of it. (Byte by byte: a pattern
+-- anchored at the end is quadratic on a long run of punctuation.)
+local TRAILING = { [46] = true, [44] = true, [59] = true, [58] = true, [33] = true, [63] = true, [41] = true }
+trim_punctuation = function(name)
+  local stop = #name
+  while stop > 0 and TRAILING[name:byte(stop)] do
+    stop = stop - 1
+  end
+  return name:sub(1, stop)
+end
+
 -- The references in `prompt`, in order, each once: { kind, arg?, token }.
 function M.references(prompt)
   local refs, seen = {}, {}
@@ -59,10 +76,12 @@ function M.references(prompt)
       local arg = nil
       if (kind == 'buffer' or kind == 'file') and prompt:sub(e + 1, e + 1) == ':' then
         arg = prompt:match('^[^%s]+', e + 2)
-        -- a sentence's full stop or comma is not part of the name
-        arg = arg and arg:gsub('[%.,;:!?%)]+$', '') or nil
-        if arg == '' then
-          arg = nil
+        if arg then
+          at = e + 2 + #arg
+          arg = trim_punctuation(arg)
+        end
+        if arg == '' or (arg and #arg > M.MAX_NAME) then
+          arg = nil -- (a "name" longer than any path is no reference)
         end
       end
       local token = '#' .. kind .. (arg and (':' .. arg) or '')
@@ -77,12 +96,17 @@ end
 
 -- Reading them -----------------------------------------------------------------
 
+-- A name as one line of plain text (a file name may hold a line break or an escape).
+local function one_line(text)
+  return (tostring(text):gsub('%c', '?'))
+end
+
 local function relative(buf)
   local name = api.nvim_buf_get_name(buf)
   if name == '' then
     return '[No Name ' .. buf .. ']'
   end
-  return vim.fn.fnamemodify(name, ':~:.')
+  return one_line(vim.fn.fnamemodify(name, ':~:.'))
 end
 
 local function lines_text(lines)
@@ -168,13 +192,18 @@ local function read(ref, opts)
     return { what = 'diagnostics of ' .. relative(b), count = #lines, unit = 'diagnostic',
       text = #lines > 0 and lines_text(lines) or '(none)', lang = '' }
   elseif ref.kind == 'file' then
-    local got, why = require('quill.tools').attachment_text(ref.arg)
+    -- one more byte than the budget: a file that does not fit is seen to be cut
+    local got, why = require('quill.tools').attachment_text(ref.arg, opts.budget + 1)
     if not got then
       return nil, why
     end
+    if opts.seen[got.rel] then
+      return nil, 'already attached'
+    end
+    opts.seen[got.rel] = true
     local text = got.text:gsub('\n$', '')
     local count = text == '' and 0 or select(2, text:gsub('\n', '')) + 1
-    return { what = 'file ' .. got.rel, count = count, unit = 'line', text = text,
+    return { what = 'file ' .. one_line(got.rel), count = count, unit = 'line', text = text,
       lang = M.filetype_of(got.rel),
       unsaved = got.unsaved }
   end
@@ -237,11 +266,18 @@ function M.expand(prompt, opts)
   end
   local budget = config.get().chat.max_context_bytes
   local parts, labels = { prompt }, {}
+  local seen = {} -- files attached, by workspace path
   for _, ref in ipairs(refs) do
-    local got, why = read(ref, opts)
+    local got, why
+    if budget <= 0 then
+      why = 'chat.max_context_bytes is spent' -- nothing more is read
+    else
+      got, why = read(ref, { origin = opts.origin, range = opts.range, range_buf = opts.range_buf, budget = budget,
+        seen = seen })
+    end
     if not got then
-      why = tostring(why):gsub('%s*\n%s*', ' ')
-      table.insert(labels, ('# %s: not attached: %s'):format(ref.token:sub(2), why))
+      why = one_line(tostring(why):gsub('%s*\n%s*', ' '))
+      table.insert(labels, ('# %s: not attached: %s'):format(one_line(ref.token:sub(2)), why))
       table.insert(parts, ('[%s: not attached: %s]'):format(ref.token, why))
     else
       local text, was_cut = cut(got.text, math.max(budget, 0))
@@ -276,6 +312,32 @@ local function buffer_names()
   return names
 end
 
+M.MAX_CANDIDATES = 200
+
+-- The names in the workspace that complete `typed` (a path relative to the workspace root):
+-- the entries of its directory, read with libuv. The text is never given to Vim's own file
+-- completion, which expands `backticks` (a shell command) and wildcards (a walk of the disk).
+function M.workspace_names(typed)
+  local dir, prefix = typed:match('^(.*/)([^/]*)$')
+  if not dir then
+    dir, prefix = '', typed
+  end
+  local real = workspace.resolve(dir == '' and '.' or dir)
+  local handle = real and uv.fs_scandir(real)
+  local out = {}
+  while handle and #out < M.MAX_CANDIDATES do
+    local name, kind = uv.fs_scandir_next(handle)
+    if not name then
+      break
+    end
+    if name:sub(1, #prefix) == prefix and name ~= '.git' and not name:find('%c') then
+      table.insert(out, dir .. name .. (kind == 'directory' and '/' or ''))
+    end
+  end
+  table.sort(out)
+  return out
+end
+
 -- The candidates for `base` (a word starting with '#').
 function M.candidates(base)
   local out = {}
@@ -289,7 +351,7 @@ function M.candidates(base)
       add('#buffer:' .. n, 'buffer')
     end
   elseif base:find('^#file:') then
-    for _, f in ipairs(vim.fn.getcompletion(base:sub(7), 'file')) do
+    for _, f in ipairs(M.workspace_names(base:sub(7))) do
       add('#file:' .. f, 'file')
     end
   else

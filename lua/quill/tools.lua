@@ -272,8 +272,8 @@ end
 -- The text of the file at `real`: its loaded buffer (unsaved changes included) and the buffer's
 -- text, or nil and the text on disk (at most MAX_DISK_READ bytes; a third result says the
 -- file holds more). Errors the model can read for anything that is not a readable text
--- file; `missing` ends the not-found message.
-local function text_of(path, real, missing)
+-- file; `missing` ends the not-found message; `limit` (default MAX_DISK_READ) caps the read.
+local function text_of(path, real, missing, limit)
   local buf = find_buffer(real)
   if buf then
     if buffer_is_binary(buf) then
@@ -291,7 +291,7 @@ local function text_of(path, real, missing)
   if stat.type ~= 'file' then
     error(failed(("'%s' is not a regular file"):format(path)), 0)
   end
-  local data, err, size = read_disk(real)
+  local data, err, size = read_disk(real, limit)
   if not data then
     error(failed(("cannot read '%s': %s"):format(path, tostring(err))), 0)
   end
@@ -987,9 +987,9 @@ end
 
 -- The text of workspace file `path` for an attachment the user typed: confined like read_file,
 -- files on the deny list or under .git refused (the user may read them there; quill does not
--- send them), its loaded buffer's text when it has one. Returns { rel, text, unsaved } or nil
--- and why not.
-function M.attachment_text(path)
+-- send them), its loaded buffer's text when it has one; at most `limit` bytes read from disk.
+-- Returns { rel, text, unsaved } or nil and why not.
+function M.attachment_text(path, limit)
   local real, rel = M.resolve(path)
   if not real then
     return nil, type(rel) == 'table' and tostring(rel.message) or tostring(rel)
@@ -998,7 +998,7 @@ function M.attachment_text(path)
   if reason then
     return nil, rel .. ' is ' .. reason
   end
-  local okay, buf, text = pcall(text_of, path, real)
+  local okay, buf, text = pcall(text_of, path, real, nil, math.min(limit or MAX_DISK_READ, MAX_DISK_READ))
   if not okay then
     return nil, type(buf) == 'table' and tostring(buf.message) or tostring(buf)
   end

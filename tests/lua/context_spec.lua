@@ -119,6 +119,39 @@ describe('context in a question', function()
     h.matches('\n`````lua\n````\nx\n````\n`````$', sent(url))
   end)
 
+  it('attacks: completion runs nothing and walks nothing; long names, many references and odd names', function()
+    local child, url, root = setup()
+    local marker = root .. '/pwned'
+    -- Vim's file completion would run the backticks and walk **
+    eq({}, child.lua([[return require('quill.context').candidates(...)]], { '#file:`touch${IFS}' .. marker .. '`' }))
+    eq({}, child.lua([[return require('quill.context').candidates(...)]], { '#file:`=system("touch ' .. marker .. '")`' }))
+    eq({}, child.lua([[return require('quill.context').candidates('#file:/usr/**/')]]), 'outside the workspace')
+    eq(0, vim.fn.filereadable(marker))
+    -- a name too long for any path is no reference (and no quadratic trim of its dots)
+    eq({}, child.lua([[return require('quill.context').references('#file:x' .. string.rep('.', 400000) .. 'y')]]))
+    eq('x', child.lua([[return require('quill.context').references('#file:x' .. string.rep('.', 4000))[1].arg]]))
+    -- twenty references to one file: read once; what the budget cannot hold is not read
+    local refs = {}
+    for i = 1, 20 do
+      refs[i] = '#file:' .. string.rep('./', i) .. 'src/main.lua'
+    end
+    child.lua([[require('quill.config').get().chat.max_context_bytes = 40]])
+    child.cmd('QuillChat ' .. table.concat(refs, ' '))
+    settle(child)
+    local lines = child.lua('return chat_lines()')
+    h.matches('^# file src/main%.lua, 2 lines', lines[5])
+    h.matches('not attached: already attached$', lines[6])
+    -- a file name with a line break and an escape is shown as one line
+    local odd = 'evil\nname\27.txt'
+    h.write_file(root .. '/' .. odd, 'odd\n')
+    vim.loop.fs_symlink(root .. '/' .. odd, root .. '/ok.txt')
+    child.cmd('QuillNew #file:ok.txt')
+    settle(child)
+    lines = child.lua('return chat_lines()')
+    eq('# file evil?name?.txt, 1 line', lines[5])
+    h.matches('%[#file:ok%.txt: file evil%?name%?%.txt%]\n```txt\nodd\n```$', sent(url))
+  end)
+
   it('completes the references in the chat buffer', function()
     local child = setup()
     child.cmd('QuillChat')
