@@ -82,8 +82,14 @@ local function write_async(id, text, file)
   end)
 end
 
+-- The file's text, or nil after saying why it cannot be written (nested too deep to encode).
 local function encode(c)
-  return vim.json.encode(conversation.to_data(c))
+  local ok, text = pcall(vim.json.encode, conversation.to_data(c))
+  if not ok then
+    say(('could not save the chat %s: %s'):format(c.id, tostring(text):gsub('^.-:%d+: ', '')))
+    return nil
+  end
+  return text
 end
 
 -- Save `c` soon (after the write in flight, if any). Nothing is written for an empty chat.
@@ -94,6 +100,9 @@ function M.save(c)
   c.saved = true
   ensure_dir()
   local text = encode(c)
+  if not text then
+    return
+  end
   if writing[c.id] then
     pending[c.id] = text
   else
@@ -111,6 +120,9 @@ function M.save_now(c)
   local file = M.path(c.id)
   local tmp = file .. '.exit.tmp'
   local text = encode(c)
+  if not text then
+    return false
+  end
   local fd = uv.fs_open(tmp, 'w', 384)
   if not fd then
     return false

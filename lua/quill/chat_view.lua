@@ -69,7 +69,8 @@ local function call_label(call)
   if what ~= nil then
     label = label .. ' ' .. what
   end
-  return label
+  -- one line whatever the model sent (a line range "1\n2"): a block is a single buffer line
+  return (label:gsub('%c', ' '))
 end
 
 

@@ -120,8 +120,28 @@ local function str(v, max)
   return max and #v > max and v:sub(1, max) or v
 end
 
+M.MAX_DEPTH = 32 -- of a call's arguments: the backend refuses deeper messages anyway
+
+-- Whether table `t` nests at most `limit` levels (and holds at most `budget` values).
+local function shallow(t, limit, budget)
+  budget = budget or { n = 100000 }
+  if limit < 0 then
+    return false
+  end
+  for _, v in pairs(t) do
+    budget.n = budget.n - 1
+    if budget.n < 0 or (type(v) == 'table' and not shallow(v, limit - 1, budget)) then
+      return false
+    end
+  end
+  return true
+end
+
 local function call_of(v)
   if type(v) ~= 'table' or type(v.name) ~= 'string' then
+    return nil
+  end
+  if type(v.arguments) == 'table' and not shallow(v.arguments, M.MAX_DEPTH) then
     return nil
   end
   return {
@@ -188,7 +208,7 @@ function M.from_data(data)
   end
   local c = M.new({
     id = data.id,
-    title = str(data.title, 200),
+    title = str(data.title, 200) and (data.title:sub(1, 200):gsub('%c', ' ')) or nil,
     created = time(data.created),
     updated = time(data.updated),
     model = str(data.model, 300),

@@ -574,9 +574,16 @@ function M.start(s, messages)
       s.on_notice(notice)
     end
     local params = M.params(s.id, messages, tools_on, s.on_thinking ~= nil, s.model, s.endpoint)
-    s.request_id = backend.request('chat/send', params, function(err, result)
+    local sent, id = pcall(backend.request, 'chat/send', params, function(err, result)
       complete(s, err, result)
     end)
+    if sent then
+      s.request_id = id
+    else
+      -- a conversation that cannot be encoded (nested too deep): the turn ends, saying why
+      complete(s, { code = backend.errors.InternalError,
+        message = 'quill: this conversation cannot be sent: ' .. tostring(id):gsub('^.-:%d+: ', '') })
+    end
   end)
   return s
 end

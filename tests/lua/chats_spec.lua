@@ -196,7 +196,7 @@ describe('conversations', function()
     local data = h.temp_dir()
     local dir = chats_dir(data)
     local good = {
-      version = 1, id = 'good', title = 'fine', created = 1, updated = 2,
+      version = 1, id = 'good', title = 'fi\nne\27', created = 1, updated = 2,
       messages = { { role = 'user', content = 'q' }, { role = 'assistant', content = 'a' } },
       extras = { { index = 2, stats = 'st\27[31mats', mark = { text = '[x]\n[y]', group = 'Normal; rm -rf' },
         blocks = { { text = 'b' } } } },
@@ -212,6 +212,12 @@ describe('conversations', function()
       messages = { { role = 'assistant', content = '', toolCalls = { { name = 5 } } } } })))
     h.write_file(dir .. '/future.json', vim.json.encode(vim.tbl_extend('force', good, { id = 'future', version = 9 })))
     h.write_file(dir .. '/big.json', string.rep(' ', 16 * 1024 * 1024 + 1))
+    local deep = {}
+    for _ = 1, 40 do
+      deep = { deep }
+    end
+    h.write_file(dir .. '/deep.json', vim.json.encode(vim.tbl_extend('force', good, { id = 'deep',
+      messages = { { role = 'assistant', content = '', toolCalls = { { name = 'x', arguments = { a = deep } } } } } })))
     local child = h.new_child({ env = { XDG_DATA_HOME = data } })
     child.lua([[
       _G.notes = {}
@@ -219,12 +225,13 @@ describe('conversations', function()
       vim.ui.select = function(items, opts, cb) _G.listed = vim.tbl_map(opts.format_item, items) end
     ]])
     eq({ 'good' }, child.lua([[return vim.tbl_map(function(c) return c.id end, require('quill').chats())]]))
+    eq('fi ne ', child.lua([[return require('quill').chats()[1].title]]), 'a title is one line of text')
     child.cmd('QuillChats')
     local msg = child.lua('return notes[1].msg')
-    h.matches('^quill: 7 saved chats could not be read and are skipped', msg)
+    h.matches('^quill: 8 saved chats could not be read and are skipped', msg)
     for _, why in ipairs({ 'notjson.json: not JSON', 'other.json: its id is good', 'role.json: message 1 is not a Message',
       'types.json: message 1 is not a Message', 'calls.json: message 1 is not a Message', 'future.json: version 9, not 1',
-      'big.json: 16777217 bytes, more than 16777216' }) do
+      'big.json: 16777217 bytes, more than 16777216', 'deep.json: message 1 is not a Message' }) do
       ok(msg:find(why, 1, true), why .. ' in ' .. msg)
     end
     eq(1, #child.lua('return listed'))
@@ -247,6 +254,27 @@ describe('conversations', function()
     -- an id is a file name in that directory, never a path
     eq(true, child.lua([[return require('quill').open_chat('../../../etc/passwd') == nil]]))
     h.matches('no chat %.%./%.%./%.%./etc/passwd: not a chat id', child.lua('return notes[#notes].msg'))
+  end)
+
+  it('a conversation that cannot be encoded ends its turn with an error, not a spinner forever', function()
+    local url = e2e.start_fake()
+    local child = e2e.child(url, { model = 'text?tokens=2' })
+    child.lua([[
+      local deep = {}
+      for _ = 1, 1100 do deep = { deep } end
+      local c = require('quill.chat').state()
+      table.insert(c.history, { role = 'user', content = 'q' })
+      table.insert(c.history, { role = 'assistant', content = '', toolCalls = { { name = 'x', arguments = { a = deep } } } })
+    ]])
+    child.cmd('QuillChat next')
+    child.wait([[not require('quill').status().busy and require('quill.chat').state().turn == nil]], 5000)
+    local lines = child.lua('return chat_lines()')
+    local err
+    for _, l in ipairs(lines) do
+      err = err or (l:find('^%[error: this conversation cannot be sent: Cannot serialise') and l)
+    end
+    ok(err, table.concat(lines, '\n'))
+    eq('next', lines[#lines], 'the question is given back')
   end)
 
   it('a crash loses at most the answer still streaming: the prompt was saved when sent', function()

@@ -128,6 +128,28 @@ describe('chat with tools', function()
     ]]))
   end)
 
+  it('a call whose arguments hold line breaks is still one block line, now and after a rebuild', function()
+    local child = child_with_tools()
+    child.cmd('QuillChat look')
+    child.lua([[answer(1, nil, { model = 'llama3.2', capabilities = { 'tools' } })]])
+    child.lua([[
+      local call = { name = 'read_file', arguments = { path = 'a\nb', start_line = '1\n2', end_line = '\27[2J' } }
+      note('chat-1', call, 'requested')
+      note('chat-1', call, 'done')
+    ]])
+    eq({}, child.lua([[return vim.tbl_filter(function(n) return n.level == vim.log.levels.ERROR end, notes)]]))
+    local block = '> `read_file` `a b` lines 1 2- [2J — done'
+    eq(block, child.lua('return chat()')[7])
+    child.lua([[answer(2, nil, done('chat-1', '', { messages = {
+      { role = 'assistant', content = '', toolCalls = { { name = 'read_file',
+        arguments = { path = 'a\nb', start_line = '1\n2', end_line = '\27[2J' } } } },
+      { role = 'tool', content = 'x', toolName = 'read_file' },
+      { role = 'assistant', content = 'ok' } } }))]])
+    child.lua([[vim.cmd('bwipeout! ' .. require('quill.chat').state().buf)]])
+    child.cmd('QuillChat')
+    eq(block, child.lua('return chat()')[7])
+  end)
+
   it('shows each call as a block and streams the text below it', function()
     local child = child_with_tools()
     child.cmd('QuillChat look')
