@@ -37,6 +37,22 @@ local function notify(msg, level)
 end
 
 local buf_valid, you_row, mark_you = view.buf_valid, view.you_row, view.mark_you
+
+-- Another Neovim changed this conversation's file: this one goes on under a new id.
+store.on_fork = function(c, old)
+  if convs[old] == c then
+    convs[old] = nil
+    convs[c.id] = c
+  end
+  if buf_valid(c) then
+    pcall(api.nvim_buf_set_name, c.buf, view.NAME .. '/' .. c.id)
+  end
+  local title = conversation.title(c)
+  vim.schedule(function()
+    notify(('quill: the chat "%s" was changed in another Neovim; this one goes on as a copy (:QuillChats lists both)')
+      :format(title))
+  end)
+end
 local ensure_buffer = view.ensure_buffer
 
 local function show(c)

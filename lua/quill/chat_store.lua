@@ -39,14 +39,32 @@ end
 local writing = {} -- id -> true while a write runs
 local pending = {} -- id -> the text to write once it is done (the newest only)
 local deleted = {} -- id -> true: deleted while a write ran; that write's file goes too
+local final = {} -- id -> true: written at exit; a write still in flight must not replace it
+-- id -> the file as this Neovim last read or wrote it ({ sec, nsec, size }): a file that
+-- differs was written by another Neovim since, and is not written over.
+local stamps = {}
+
+local function stamp_of(st)
+  return st and { sec = st.mtime.sec, nsec = st.mtime.nsec, size = st.size } or nil
+end
+
+local function same_stamp(a, b)
+  return a and b and a.sec == b.sec and a.nsec == b.nsec and a.size == b.size
+end
+
+-- Called as on_fork(c, old_id) when `c` was saved as a copy under a new id (its file had been
+-- changed by another Neovim); the chat renames its buffer and says so.
+M.on_fork = nil
 
 -- (libuv callbacks may not call Vim functions: `file` is worked out before)
 local function write_async(id, text, file)
   writing[id] = true
   local tmp = ('%s.%d.tmp'):format(file, uv.os_getpid())
   local function done(err)
-    if err then
+    if err or final[id] then
       uv.fs_unlink(tmp, function() end)
+    end
+    if err then
       say(('could not save the chat %s: %s'):format(id, tostring(err)))
     end
     writing[id] = nil
@@ -69,12 +87,22 @@ local function write_async(id, text, file)
           if werr then
             return done(werr)
           end
+          if final[id] then
+            return done(nil) -- (the exit's own write is newer; the temporary file goes)
+          end
           uv.fs_rename(tmp, file, function(rerr)
             if deleted[id] then
               deleted[id] = nil
               uv.fs_unlink(file, function() end)
+              return done(rerr)
             end
-            done(rerr)
+            if rerr then
+              return done(rerr)
+            end
+            uv.fs_stat(file, function(_, st)
+              stamps[id] = stamp_of(st)
+              done(nil)
+            end)
           end)
         end)
       end)
@@ -92,6 +120,23 @@ local function encode(c)
   return text
 end
 
+-- When the file of `c` was changed (or removed) by another Neovim since this one last read or
+-- wrote it, `c` goes on under a new id: neither Neovim's turns are lost.
+local function fork_if_changed_elsewhere(c)
+  if writing[c.id] or pending[c.id] or not stamps[c.id] then
+    return
+  end
+  if same_stamp(stamps[c.id], stamp_of(uv.fs_stat(M.path(c.id)))) then
+    return
+  end
+  local old = c.id
+  stamps[old] = nil
+  c.id = conversation.new_id()
+  if M.on_fork then
+    M.on_fork(c, old)
+  end
+end
+
 -- Save `c` soon (after the write in flight, if any). Nothing is written for an empty chat.
 function M.save(c)
   if #c.history == 0 and not c.saved then
@@ -99,6 +144,7 @@ function M.save(c)
   end
   c.saved = true
   ensure_dir()
+  fork_if_changed_elsewhere(c)
   local text = encode(c)
   if not text then
     return
@@ -116,7 +162,11 @@ function M.save_now(c)
     return true
   end
   ensure_dir()
+  if not writing[c.id] then
+    fork_if_changed_elsewhere(c)
+  end
   pending[c.id] = nil
+  final[c.id] = true
   local file = M.path(c.id)
   local tmp = file .. '.exit.tmp'
   local text = encode(c)
@@ -134,7 +184,11 @@ function M.save_now(c)
     uv.fs_unlink(tmp)
     return false
   end
-  return uv.fs_rename(tmp, file) == true
+  if uv.fs_rename(tmp, file) ~= true then
+    return false
+  end
+  stamps[c.id] = stamp_of(uv.fs_stat(file))
+  return true
 end
 
 -- Whether a write of `id` is still running (tests wait for it).
@@ -152,8 +206,9 @@ local function read_file(path, size)
   return text
 end
 
--- The conversation saved as `id`, or nil and why not.
-function M.load(id)
+-- The conversation saved as `id`, or nil and why not. `peek`: only to list it (this Neovim
+-- does not take it up, so the file stays another Neovim's to change).
+function M.load(id, peek)
   if not conversation.valid_id(id) then
     return nil, 'not a chat id'
   end
@@ -181,6 +236,9 @@ function M.load(id)
     return nil, 'its id is ' .. c.id
   end
   c.saved = true
+  if not peek then
+    stamps[id] = stamp_of(st)
+  end
   return c
 end
 
@@ -208,7 +266,7 @@ function M.list()
   end)
   local found, skipped = {}, {}
   for i = 1, math.min(#files, M.MAX_LISTED) do
-    local c, why = M.load(files[i].id)
+    local c, why = M.load(files[i].id, true)
     if c then
       table.insert(found, c)
     else
@@ -224,6 +282,7 @@ function M.delete(id)
     return nil, 'not a chat id'
   end
   pending[id] = nil
+  stamps[id] = nil
   if writing[id] then
     deleted[id] = true
   end

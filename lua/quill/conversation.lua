@@ -16,6 +16,8 @@ local function new_id()
   return ('%s-%05x'):format(os.date('%Y%m%d-%H%M%S'), (uv.hrtime() / 1000 + serial * 7919) % 0x100000)
 end
 
+M.new_id = new_id
+
 -- What an id may look like (it names the file the conversation is saved in).
 function M.valid_id(id)
   return type(id) == 'string' and #id <= 64 and id:match('^[%w][%w%-_]*$') ~= nil
