@@ -242,6 +242,8 @@ function M.load(id, peek)
   return c
 end
 
+local listed = {} -- id -> { stamp, c | why }: what the last listings read
+
 -- The saved conversations, newest first (at most MAX_LISTED), and the files that were skipped,
 -- each as "NAME: why".
 function M.list()
@@ -257,7 +259,7 @@ function M.list()
     if id and (kind == 'file' or kind == nil) then
       local st = uv.fs_stat(dir .. '/' .. name)
       if st then
-        table.insert(files, { id = id, name = name, mtime = st.mtime.sec })
+        table.insert(files, { id = id, name = name, mtime = st.mtime.sec, stamp = stamp_of(st) })
       end
     end
   end
@@ -266,7 +268,15 @@ function M.list()
   end)
   local found, skipped = {}, {}
   for i = 1, math.min(#files, M.MAX_LISTED) do
-    local c, why = M.load(files[i].id, true)
+    local f = files[i]
+    -- a file read for an earlier listing and not changed since is not read again
+    local seen = listed[f.id]
+    if not (seen and same_stamp(seen.stamp, f.stamp)) then
+      local c, why = M.load(f.id, true)
+      seen = { stamp = f.stamp, c = c, why = why }
+      listed[f.id] = seen
+    end
+    local c, why = seen.c, seen.why
     if c then
       table.insert(found, c)
     else
