@@ -1,9 +1,11 @@
--- Owner of the quill-backend process: lazy spawn, initialize handshake,
+-- The quill backend as the editor sees it: lazy start, initialize handshake,
 -- request/notify, backend->editor requests, shutdown, restart after a crash.
+-- The process and its pipes belong to the transport (transport.lua); tests give
+-- it a fake one (use_transport).
 --
--- Threading rule: libuv callbacks (read, exit, timers) only touch plain Lua
--- state and uv handles; everything that may reach the editor API runs after
--- one vim.schedule per read batch.
+-- Threading rule: libuv callbacks (exit, stderr, timers) only touch plain Lua
+-- state and uv handles; everything that may reach the editor API runs in the
+-- main loop (the transport hands over each read's messages there).
 local rpc = require('quill.rpc')
 local config = require('quill.config')
 local uv = vim.uv or vim.loop
@@ -33,8 +35,15 @@ M.errors = {
 local UNTIMED = { ['chat/send'] = true }
 -- How long stop() waits at each step (shutdown/exit, SIGTERM, SIGKILL).
 local STOP_STEPS_MS = { 500, 250, 250 }
--- After the exit callback, how long to wait for stdout EOF before finishing.
-local EOF_GRACE_MS = 200
+
+-- What starts the backend: transport.lua's spawn, or a test's fake.
+local transport = require('quill.transport')
+
+-- Use `t` (with t.spawn(cmd, args, handlers), see transport.lua) to start backends from now on;
+-- nil: the real process transport again.
+function M.use_transport(t)
+  transport = t or require('quill.transport')
+end
 
 local proc = nil -- the current process record (see spawn)
 local next_id = 0
@@ -198,13 +207,12 @@ function M.apply_settings(cb)
   end)
 end
 
--- Default writer; tests replace M._write to capture what would be sent.
+-- Writes one frame to process `p`'s transport.
 function M._write(data, p)
-  if not p or p.exited or not p.stdin or p.stdin:is_closing() then
+  if not p or p.exited or not p.transport then
     return false
   end
-  p.stdin:write(data)
-  return true
+  return p.transport:write(data)
 end
 
 local function run_callback(what, fn, ...)
@@ -259,13 +267,9 @@ local function finish(p)
     return
   end
   p.finished = true
-  if p.eof_timer then
-    p.eof_timer:stop()
-    close_handle(p.eof_timer)
+  if p.transport then
+    p.transport:close()
   end
-  close_handle(p.stdin)
-  close_handle(p.stdout)
-  close_handle(p.stderr)
   if proc == p then
     proc = nil
   end
@@ -296,17 +300,6 @@ local function finish(p)
     msg = msg .. '\nstderr: ' .. p.last_stderr
   end
   notify(msg, vim.log.levels.WARN)
-end
-
--- uv context: schedule finish once the process is gone and stdout/stderr are
--- drained (so its last responses are dispatched and its last stderr line is known).
-local function maybe_finish(p)
-  if p.exited and p.eof and p.stderr_eof and not p.finish_scheduled then
-    p.finish_scheduled = true
-    vim.schedule(function()
-      finish(p)
-    end)
-  end
 end
 
 local function handle_response(msg)
@@ -512,36 +505,20 @@ function M._join_tokens(messages)
   return out
 end
 
--- stdout read callback (uv context). Decodes the whole chunk, then one
--- vim.schedule dispatches every message of the batch.
-function M._on_read(p, err, chunk)
-  if err or not chunk then
-    p.eof = true
-    if p.stdout then
-      p.stdout:read_stop()
+-- One read's messages from process `p` (main loop): the token runs joined, then each
+-- dispatched; the frames that could not be decoded fail what they belong to.
+local function on_messages(p, messages, undecodable)
+  if #messages > 1 then
+    messages = M._join_tokens(messages)
+  end
+  for _, msg in ipairs(messages) do
+    local ok, e = pcall(M._handle_message, msg, p)
+    if not ok then
+      log_line(p.log_file, 'error', 'dispatch failed: ' .. tostring(e))
     end
-    maybe_finish(p)
-    return
   end
-  local messages, errors, undecodable = p.decoder:feed(chunk)
-  for _, e in ipairs(errors) do
-    log_line(p.log_file, 'warn', 'bad frame from backend: ' .. e)
-  end
-  if #messages > 0 or #undecodable > 0 then
-    vim.schedule(function()
-      if #messages > 1 then
-        messages = M._join_tokens(messages)
-      end
-      for _, msg in ipairs(messages) do
-        local ok, e = pcall(M._handle_message, msg, p)
-        if not ok then
-          log_line(p.log_file, 'error', 'dispatch failed: ' .. tostring(e))
-        end
-      end
-      for _, bad in ipairs(undecodable) do
-        M._handle_undecodable(bad, p)
-      end
-    end)
+  for _, bad in ipairs(undecodable or {}) do
+    M._handle_undecodable(bad, p)
   end
 end
 
@@ -571,49 +548,29 @@ function M._handle_undecodable(bad, p)
   notify('quill: a message from the backend could not be decoded (' .. bad.reason .. '); see ' .. tostring(p and p.log_file))
 end
 
--- stderr (uv context): every line goes to the log; the last one is kept for the crash message.
-local function on_stderr(p, err, chunk)
-  if err or not chunk then
-    if p.stderr_partial ~= '' then
-      log_line(p.log_file, 'warn', 'backend stderr: ' .. p.stderr_partial)
-      p.last_stderr = p.stderr_partial
-      p.stderr_partial = ''
-    end
-    p.stderr_eof = true
-    if p.stderr then
-      p.stderr:read_stop()
-    end
-    maybe_finish(p)
-    return
-  end
-  local text = p.stderr_partial .. chunk
-  local last_nl = 0
-  for line, stop in text:gmatch('([^\n]*)\n()') do
-    last_nl = stop - 1
-    line = line:gsub('\r$', '')
-    if line ~= '' then
+-- The transport's handlers for process `p` (exposed for the transport's tests).
+function M._handlers_of(p)
+  return {
+    on_messages = function(messages, undecodable)
+      on_messages(p, messages, undecodable)
+    end,
+    on_frame_error = function(e)
+      log_line(p.log_file, 'warn', 'bad frame from backend: ' .. e)
+    end,
+    -- every stderr line goes to the log; the last one is kept for the crash message
+    on_stderr = function(line)
       log_line(p.log_file, 'warn', 'backend stderr: ' .. line)
       p.last_stderr = line
-    end
-  end
-  p.stderr_partial = text:sub(last_nl + 1)
-end
-
--- uv context.
-local function on_exit(p, code, signal)
-  p.exited = true
-  p.code, p.signal = code, signal
-  close_handle(p.handle)
-  close_handle(p.stdin)
-  if not (p.eof and p.stderr_eof) and not p.finished then
-    -- A grandchild may keep the pipes open; do not wait for EOF forever.
-    p.eof_timer = uv.new_timer()
-    p.eof_timer:start(EOF_GRACE_MS, 0, function()
-      p.eof, p.stderr_eof = true, true
-      maybe_finish(p)
-    end)
-  end
-  maybe_finish(p)
+    end,
+    on_exit = function(code, signal)
+      p.exited = true
+      p.code, p.signal = code, signal
+    end,
+    -- gone and drained: its last answers are dispatched, its last stderr line known
+    on_closed = function()
+      finish(p)
+    end,
+  }
 end
 
 local function start_timer(id, ms)
@@ -719,37 +676,18 @@ local function spawn()
   local p = {
     cmd = cmd,
     log_file = log_file,
-    decoder = rpc.new_decoder(),
-    stdin = uv.new_pipe(false),
-    stdout = uv.new_pipe(false),
-    stderr = uv.new_pipe(false),
     queue = {}, -- messages held until initialize has answered
     ready_waiters = {},
-    stderr_partial = '',
   }
-  local handle, pid = uv.spawn(cmd, {
-    args = { '--log-file', log_file, '--log-level', cfg.log_level },
-    stdio = { p.stdin, p.stdout, p.stderr },
-  }, function(code, signal)
-    on_exit(p, code, signal)
-  end)
-  if not handle then
-    close_handle(p.stdin)
-    close_handle(p.stdout)
-    close_handle(p.stderr)
+  local t, why = transport.spawn(cmd, { '--log-file', log_file, '--log-level', cfg.log_level }, M._handlers_of(p))
+  if not t then
     return nil, {
       code = M.errors.BackendUnavailable,
-      message = string.format("quill: cannot start backend '%s': %s (run 'make build' in %s)", cmd, tostring(pid), M.root),
+      message = string.format("quill: cannot start backend '%s': %s (run 'make build' in %s)", cmd, tostring(why), M.root),
     }
   end
-  p.handle, p.pid = handle, pid
+  p.transport, p.pid = t, t.pid
   spawns = spawns + 1
-  p.stdout:read_start(function(err, chunk)
-    M._on_read(p, err, chunk)
-  end)
-  p.stderr:read_start(function(err, chunk)
-    on_stderr(p, err, chunk)
-  end)
   ensure_autocmd()
 
   local id = new_id()
@@ -905,7 +843,7 @@ function M.stop()
     local signals = { false, 'sigterm', 'sigkill' }
     for i, ms in ipairs(STOP_STEPS_MS) do
       if signals[i] and not p.exited then
-        pcall(p.handle.kill, p.handle, signals[i])
+        p.transport:kill(signals[i])
       end
       if vim.wait(ms, function()
         return p.exited == true
@@ -917,7 +855,7 @@ function M.stop()
   finish(p)
 end
 
--- The current process record, for tests that feed M._on_read.
+-- The current process record (tests feed its transport).
 function M._process()
   return proc
 end

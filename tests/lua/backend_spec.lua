@@ -195,7 +195,7 @@ describe('frames that cannot be decoded', function()
       local text = b.request('test/text', nil, record('text'))
       -- Deeper than vim.json's own limit (1000); the id comes after the deep part.
       local nested = ('['):rep(1100) .. (']'):rep(1100)
-      b._on_read(b._process(), nil,
+      require("quill.transport")._feed(b._process().transport,
         frame('{"error":{"code":1,"message":"x","data":' .. nested .. '},"id":' .. deep .. ',"jsonrpc":"2.0"}')
           .. frame('{"id":' .. latin .. ',"jsonrpc":"2.0","result":{"content":"caf\233"}}')
           .. frame('{"id":' .. text .. ',"jsonrpc":"2.0","result":{"content":'))
@@ -223,7 +223,7 @@ describe('frames that cannot be decoded', function()
         table.insert(_G.sent, data)
         return true
       end
-      b._on_read(b._process(), nil,
+      require("quill.transport")._feed(b._process().transport,
         frame('{"id":9,"jsonrpc":"2.0","method":"editor/readFile","params":{"path":' .. ('['):rep(300) .. (']'):rep(300) .. '}}')
           .. frame('{"jsonrpc":"2.0","method":"chat/token","params":{"text":"\255"}}'))
     ]])
@@ -410,21 +410,20 @@ describe('backend stop', function()
 end)
 
 describe('backend -> editor messages', function()
-  -- Decode what the child would have written to the backend.
+  -- The backend played by fake_transport.lua: what the editor answers is kept in `written`.
   local function capture(child)
     child.lua([[
+      package.path = ... .. '/?.lua;' .. package.path
+      _G.fake = require('fake_transport')
+      b.use_transport(fake)
+      b.start()
       _G.written = {}
-      b._write = function(data)
-        table.insert(_G.written, data)
-        return true
-      end
-    ]])
+      fake.on_reply = function(m) table.insert(_G.written, m) end
+    ]], { h.dir })
   end
 
   local function written(child)
-    local msgs, errs = require('quill.rpc').new_decoder():feed(table.concat(child.lua('return written')))
-    eq({}, errs)
-    return msgs
+    return child.lua('return written')
   end
 
   it('routes a request to its handler and writes exactly one response', function()
@@ -435,7 +434,7 @@ describe('backend -> editor messages', function()
         respond(nil, { echo = params.x })
         respond(nil, { echo = 'second answer is dropped' })
       end)
-      b._handle_message({ jsonrpc = '2.0', id = 41, method = 'editor/echo', params = { x = 5 } })
+      fake.send({ jsonrpc = '2.0', id = 41, method = 'editor/echo', params = { x = 5 } })
     ]])
     eq({ { jsonrpc = '2.0', id = 41, result = { echo = 5 } } }, written(child))
   end)
@@ -447,7 +446,7 @@ describe('backend -> editor messages', function()
       b.on_request('editor/later', function(params, respond)
         vim.defer_fn(function() respond(nil, { done = true }) end, 50)
       end)
-      b._handle_message({ jsonrpc = '2.0', id = 7, method = 'editor/later', params = {} })
+      fake.send({ jsonrpc = '2.0', id = 7, method = 'editor/later', params = {} })
     ]])
     eq(0, child.lua('return #written'))
     child.wait('#written == 1')
@@ -460,9 +459,9 @@ describe('backend -> editor messages', function()
     child.lua([[
       b.on_request('editor/boom', function() error('kaboom') end)
       b.on_request('editor/refuse', function(_, respond) respond({ code = -32001, message = 'outside workspace' }) end)
-      b._handle_message({ jsonrpc = '2.0', id = 1, method = 'editor/nope', params = {} })
-      b._handle_message({ jsonrpc = '2.0', id = 2, method = 'editor/boom', params = {} })
-      b._handle_message({ jsonrpc = '2.0', id = 3, method = 'editor/refuse', params = {} })
+      fake.send({ jsonrpc = '2.0', id = 1, method = 'editor/nope', params = {} })
+      fake.send({ jsonrpc = '2.0', id = 2, method = 'editor/boom', params = {} })
+      fake.send({ jsonrpc = '2.0', id = 3, method = 'editor/refuse', params = {} })
     ]])
     local msgs = written(child)
     eq(3, #msgs)
@@ -481,7 +480,9 @@ describe('backend -> editor messages', function()
       local rpc = require('quill.rpc')
       _G.got = {}
       b.on_notification('chat/token', function(params) table.insert(_G.got, params.text) end)
-      local p = { decoder = rpc.new_decoder(), log_file = vim.fn.tempname() }
+      -- the real transport (on a process that writes nothing) feeding the backend's handlers
+      local p = { log_file = vim.fn.tempname(), ready_waiters = {}, queue = {} }
+      p.transport = require('quill.transport').spawn('sleep', { '30' }, b._handlers_of(p))
       local function token(t)
         return rpc.encode({ jsonrpc = '2.0', method = 'chat/token', params = { chatId = 'c', text = t } })
       end
@@ -493,17 +494,19 @@ describe('backend -> editor messages', function()
       end
       local batch = token('a') .. token('b') .. token('c')
       local half = token('d')
-      b._on_read(p, nil, batch .. half:sub(1, 10))
+      require("quill.transport")._feed(p.transport, batch .. half:sub(1, 10))
       local after_first = schedules
-      b._on_read(p, nil, half:sub(11, 20))
+      require("quill.transport")._feed(p.transport, half:sub(11, 20))
       local after_partial = schedules
-      b._on_read(p, nil, half:sub(21))
+      require("quill.transport")._feed(p.transport, half:sub(21))
       vim.schedule = schedule
+      _G.sleeper = p.transport
       return { after_first, after_partial, schedules, #_G.got }
     ]])
     eq({ 1, 1, 2, 0 }, r, 'schedules per read, and nothing dispatched synchronously')
     child.wait('#got == 2')
     -- the tokens of one chat in one batch are joined into one notification
     eq({ 'abc', 'd' }, child.lua('return got'))
+    child.lua([[sleeper:kill('sigkill')]])
   end)
 end)

@@ -346,7 +346,7 @@ describe('chat buffer', function()
       end
       table.insert(msgs, { jsonrpc = '2.0', method = 'log', params = { level = 'info', message = 'x' } })
       table.insert(msgs, { jsonrpc = '2.0', method = 'chat/token', params = { chatId = 'chat-1', text = 'd' } })
-      for _, m in ipairs(b._join_tokens(msgs)) do b._handle_message(m) end
+      fake.send(unpack(msgs)) -- one read
       return { n = _G.appends, status = require('quill').status().chats['chat-1'] }
     ]])
     eq(1, r.n, 'a, b, c at once: the stream was idle')
@@ -363,8 +363,7 @@ describe('chat buffer', function()
     eq(3, child.lua('return _G.appends'), 'nothing left to render')
     -- the backend paces: one notification may join many deltas, and says how many
     local tokens = child.lua([[
-      require('quill.backend')._handle_message({ jsonrpc = '2.0', method = 'chat/token',
-        params = { chatId = 'chat-1', text = 'e', deltas = 6 } })
+      fake.send({ jsonrpc = '2.0', method = 'chat/token', params = { chatId = 'chat-1', text = 'e', deltas = 6 } })
       return require('quill').status().chats['chat-1'].tokens
     ]])
     eq(4 + 20 + 6, tokens)
@@ -405,6 +404,9 @@ describe('chat buffer', function()
       _G.moved = 0
       vim.api.nvim_create_autocmd('CursorMoved', { callback = function() _G.moved = _G.moved + 1 end })
     ]])
+    -- the move that sending made is reported when Neovim next waits for a key: not counted
+    child.type('')
+    child.lua('_G.moved = 0')
     child.lua([[tok('chat-1', 'one\ntwo\nthree')]])
     child.lua([[tok('chat-1', '\nfour')]])
     child.wait('vim.api.nvim_buf_line_count(0) == 10')

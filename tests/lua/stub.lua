@@ -1,7 +1,8 @@
--- Child Neovim with quill's backend replaced by a recorder, for the chat and
--- inline specs: requests land in _G.reqs (answered by hand with answer()),
--- cancels in _G.cancels, and tokens go through the real notification
--- dispatch (backend._handle_message), as the backend would send them.
+-- Child Neovim whose quill-backend is played by fake_transport.lua (given to the real backend
+-- module with use_transport): the editor's client code runs, requests land in _G.reqs (answered
+-- by hand with answer()), cancels in _G.cancels (as indices into reqs), and tokens go through
+-- the real dispatch as the backend would send them. _G.init_result / _G.init_error make
+-- `initialize`'s answer.
 local h = require('harness')
 
 local M = {}
@@ -9,35 +10,34 @@ local M = {}
 function M.child(opts)
   local child = h.new_child(opts)
   child.lua([[
+    package.path = ... .. '/?.lua;' .. package.path
     _G.notes = {}
     vim.notify = function(msg, level)
       table.insert(_G.notes, { msg = msg, level = level })
     end
-    local b = require('quill.backend')
-    _G.reqs = {}
+    local fake = require('fake_transport')
+    _G.fake = fake
+    require('quill.backend').use_transport(fake)
+    fake.initialize = function()
+      return _G.init_error, _G.init_result or { capabilities = {} }
+    end
+    _G.reqs = fake.requests
     _G.cancels = {}
-    b.request = function(method, params, cb, opts)
-      table.insert(_G.reqs, { method = method, params = params, cb = cb })
-      return #_G.reqs
+    fake.on_notification = function(n)
+      if n.method == '$/cancelRequest' and type(n.params) == 'table' then
+        for i, r in ipairs(fake.requests) do
+          if r.id == n.params.id then table.insert(_G.cancels, i) end
+        end
+      end
     end
-    -- start answers at once; _G.init_result.capabilities.tools turns tool rounds on
-    b.start = function(cb)
-      if cb then cb(_G.init_error, _G.init_result or { capabilities = {} }) end
-      return true
-    end
-    b.cancel = function(id)
-      table.insert(_G.cancels, id)
-      return true
-    end
-    -- one chat/token notification each
+    -- one chat/token notification (one read) each
     _G.tok = function(id, ...)
       for _, text in ipairs({ ... }) do
-        b._handle_message({ jsonrpc = '2.0', method = 'chat/token', params = { chatId = id, text = text } })
+        fake.send({ jsonrpc = '2.0', method = 'chat/token', params = { chatId = id, text = text } })
       end
     end
     _G.answer = function(i, err, result)
-      local r = _G.reqs[i]
-      r.cb(err, result)
+      fake.answer(_G.reqs[i], err, result)
     end
     _G.params = function(i)
       return _G.reqs[i].params
@@ -53,7 +53,7 @@ function M.child(opts)
       for k, v in pairs(extra or {}) do r[k] = v end
       return r
     end
-  ]])
+  ]], { h.dir })
   return child
 end
 

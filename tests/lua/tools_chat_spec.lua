@@ -11,7 +11,7 @@ local function child_with_tools()
   child.lua([[
     _G.init_result = { capabilities = { tools = ... } }
     _G.note = function(id, call, status, message)
-      require('quill.backend')._handle_message({ jsonrpc = '2.0', method = 'chat/toolCall',
+      fake.send({ jsonrpc = '2.0', method = 'chat/toolCall',
         params = { chatId = id, call = call, status = status, message = message } })
     end
     _G.chat = function()
@@ -95,8 +95,11 @@ describe('chat with tools', function()
     eq('chat/send', child.lua('return reqs[3].method'))
     eq(true, child.lua('return params(3).tools == nil'), 'no tools')
     child.lua([[answer(3, nil, done('chat-2', 'ok'))]])
+    -- a backend (started again) whose initialize lists no tools
     child.lua([[require('quill.config').get().tools.enabled = true; _G.init_result = { capabilities = {} }]])
+    child.lua([[require('quill.backend').stop()]])
     child.cmd('QuillChat three')
+    child.wait('#reqs == 4')
     eq('chat/send', child.lua('return reqs[4].method'))
     eq(true, child.lua('return params(4).tools == nil'), 'no tools')
   end)
@@ -218,11 +221,10 @@ describe('chat with tools', function()
     child.cmd('QuillChat read')
     child.lua([[answer(1, nil, { model = 'llama3.2', capabilities = { 'tools' } })]])
     child.lua([[
-      local b = require('quill.backend')
       _G.read_answered = false
-      b._write = function() _G.read_answered = true return true end
+      fake.on_reply = function() _G.read_answered = true end
       note('chat-1', { name = 'read_file', arguments = { path = 'r.txt' } }, 'requested')
-      b._handle_message({ jsonrpc = '2.0', id = 1, method = 'editor/readFile', params = { chatId = 'chat-1', path = 'r.txt' } })
+      fake.send({ jsonrpc = '2.0', id = 1, method = 'editor/readFile', params = { chatId = 'chat-1', path = 'r.txt' } })
     ]])
     child.wait('read_answered') -- a read answers asynchronously (it asks git first)
     child.lua([[note('chat-1', { name = 'read_file', arguments = { path = 'r.txt' } }, 'done')]])

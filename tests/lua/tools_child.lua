@@ -1,6 +1,7 @@
--- A child Neovim for tool specs: quill.tools with a stubbed backend. editor/*
--- requests go through the real dispatch (backend._handle_message) and the answers
--- are captured from backend._write. The workspace is a fresh temp dir per test.
+-- A child Neovim for tool specs: quill.tools with the backend played by fake_transport.lua.
+-- editor/* requests arrive as the backend would send them and go through the editor's real
+-- client and dispatch; its answers are what it writes back. The workspace is a fresh temp dir
+-- per test.
 local h = require('harness')
 
 local M = {}
@@ -10,23 +11,21 @@ function M.setup(tools_opts)
   local root = h.temp_dir()
   local child = h.new_child()
   child.lua([[
-    local root, tools_opts = ...
+    local root, tools_opts, dir = ...
+    package.path = dir .. '/?.lua;' .. package.path
     require('quill').setup({ workspace_root = root, tools = tools_opts })
     require('quill.review').grace_ms = 0
-    local b = require('quill.backend')
+    local fake = require('fake_transport')
+    require('quill.backend').use_transport(fake)
+    require('quill.backend').start()
     require('quill.tools').register()
-    _G.replies = {}
-    b._write = function(data)
-      local msg = vim.json.decode(data:match('\r\n\r\n(.*)$'))
-      _G.replies[msg.id] = msg
-      return true
-    end
+    _G.replies = fake.replies
     _G.next_id = 0
     -- send a backend->editor request; returns its id
     _G.req = function(method, params)
       _G.next_id = _G.next_id + 1
       params.chatId = params.chatId or 'chat-1'
-      b._handle_message({ jsonrpc = '2.0', id = _G.next_id, method = method, params = params })
+      fake.send({ jsonrpc = '2.0', id = _G.next_id, method = method, params = params })
       return _G.next_id
     end
     -- request and return its answer (nil while it waits)
@@ -35,7 +34,7 @@ function M.setup(tools_opts)
       return _G.replies[id]
     end
     _G.cancel = function(id)
-      b._handle_message({ jsonrpc = '2.0', method = '$/cancelRequest', params = { id = id } })
+      fake.send({ jsonrpc = '2.0', method = '$/cancelRequest', params = { id = id } })
     end
     _G.lines = function()
       return vim.api.nvim_buf_get_lines(0, 0, -1, false)
@@ -58,7 +57,7 @@ function M.setup(tools_opts)
       end
       return n
     end
-  ]], { root, tools_opts or vim.empty_dict() })
+  ]], { root, tools_opts or vim.empty_dict(), h.dir })
   return child, root
 end
 

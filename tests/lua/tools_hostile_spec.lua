@@ -152,9 +152,7 @@ describe('tools: list_files is linear and bounded', function()
       _G.ticks = 0
       _G.timer = (vim.uv or vim.loop).new_timer()
       _G.timer:start(10, 10, function() _G.ticks = _G.ticks + 1 end)
-      local b = require('quill.backend')
-      local write = b._write
-      b._write = function(data) _G.ticks_at_reply = _G.ticks return write(data) end
+      require('fake_transport').on_reply = function() _G.ticks_at_reply = _G.ticks end
     ]])
     local id = child.lua([[return req('editor/listFiles', {})]])
     eq(vim.NIL, child.lua('return replies[...] or vim.NIL', { id }), 'answered later, not from a blocking call')
@@ -363,9 +361,7 @@ describe('tools: the security review (second round)', function()
         _G.ticks = 0
         _G.timer = uv.new_timer()
         _G.timer:start(1, 1, function() _G.ticks = _G.ticks + 1 end)
-        local b = require('quill.backend')
-        local write = b._write
-        b._write = function(data) _G.ticks_at_reply = _G.ticks return write(data) end
+        require('fake_transport').on_reply = function() _G.ticks_at_reply = _G.ticks end
       ]])
       local r = call(child, 'editor/listFiles', { pattern = '*' }).result
       eq(300, #r.files, git and 'git' or 'walk')
