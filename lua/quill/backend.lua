@@ -6,7 +6,7 @@
 -- Threading rule: libuv callbacks (exit, stderr, timers) only touch plain Lua
 -- state and uv handles; everything that may reach the editor API runs in the
 -- main loop (the transport hands over each read's messages there).
-local rpc = require('quill.rpc')
+local client = require('quill.client')
 local config = require('quill.config')
 local uv = vim.uv or vim.loop
 
@@ -14,22 +14,7 @@ local M = {}
 
 M.client_info = { name = 'quill.nvim', version = require('quill.version') }
 
-M.errors = {
-  -- JSON-RPC / contract codes (negative) come from the backend.
-  ParseError = -32700,
-  InvalidRequest = -32600,
-  MethodNotFound = -32601,
-  InvalidParams = -32602,
-  InternalError = -32603,
-  ServerNotInitialized = -32002,
-  RequestCancelled = -32800,
-  ProviderError = -32000,
-  ToolFailed = -32001,
-  -- Client-side codes (positive) are made here and never sent on the wire.
-  BackendUnavailable = 1, -- the binary could not be started
-  BackendExited = 2, -- the process exited (or was stopped) before answering
-  Timeout = 3, -- no answer within request_timeout_ms
-}
+M.errors = client.errors
 
 -- Requests that may legitimately run long; the backend enforces its own limits.
 local UNTIMED = { ['chat/send'] = true }
@@ -46,12 +31,6 @@ function M.use_transport(t)
 end
 
 local proc = nil -- the current process record (see spawn)
-local next_id = 0
-local pending = {} -- id -> { method, cb, proc, data, sent, timer }
-local request_handlers = {}
-local incoming = {} -- backend->editor requests not yet answered: id -> { proc, cancel_fns, cancel }
-local cancel_incoming -- (p, reason), defined with handle_request
-local notification_handlers = {}
 local spawns = 0
 local autocmd_created = false
 
@@ -66,12 +45,6 @@ end
 
 M.root = find_root()
 
-local function close_handle(h)
-  if h and not h:is_closing() then
-    h:close()
-  end
-end
-
 -- Appends to the backend's log in its line format. Safe in uv callbacks:
 -- plain file I/O, no editor API.
 local function log_line(path, level, msg)
@@ -83,14 +56,6 @@ local function log_line(path, level, msg)
   local stamp = os.date('%Y-%m-%d %H:%M:%S', sec) .. string.format('.%03d', math.floor((usec or 0) / 1000))
   uv.fs_write(fd, stamp .. ' [' .. level .. '] quill.nvim: ' .. msg .. '\n', -1)
   uv.fs_close(fd)
-end
-
--- vim.json encodes {} as [], but params/results are objects.
-local function object_or_nil(t)
-  if type(t) == 'table' and next(t) == nil and getmetatable(t) == nil then
-    return vim.empty_dict()
-  end
-  return t
 end
 
 -- Absolute path; expands a leading ~ (no other expansion: '%' stays '%').
@@ -207,53 +172,10 @@ function M.apply_settings(cb)
   end)
 end
 
--- Writes one frame to process `p`'s transport.
-function M._write(data, p)
-  if not p or p.exited or not p.transport then
-    return false
-  end
-  return p.transport:write(data)
-end
-
 local function run_callback(what, fn, ...)
   local ok, err = pcall(fn, ...)
   if not ok then
     notify('quill: ' .. what .. ' failed: ' .. tostring(err), vim.log.levels.ERROR)
-  end
-end
-
--- Finish a request exactly once: stop its timer, call its callback.
-local function complete(id, err, result)
-  local entry = pending[id]
-  if not entry then
-    return
-  end
-  pending[id] = nil
-  if entry.timer then
-    entry.timer:stop()
-    close_handle(entry.timer)
-  end
-  if entry.cb then
-    run_callback('callback of ' .. entry.method, entry.cb, err, result)
-  end
-end
-
-local function new_id()
-  next_id = next_id + 1
-  return next_id
-end
-
--- Requests sent (or queued) to process `p` that have no answer yet.
-local function fail_pending(p, err)
-  local ids = {}
-  for id, entry in pairs(pending) do
-    if entry.proc == p then
-      table.insert(ids, id)
-    end
-  end
-  table.sort(ids)
-  for _, id in ipairs(ids) do
-    complete(id, vim.tbl_extend('force', {}, err)) -- one table per callback
   end
 end
 
@@ -273,12 +195,12 @@ local function finish(p)
   if proc == p then
     proc = nil
   end
-  cancel_incoming(p, 'exited') -- close pending confirmations; the answers go nowhere
+  client.cancel_incoming(p, 'exited') -- close pending confirmations; the answers go nowhere
   local waiters = p.ready_waiters
   p.ready_waiters = {}
   if p.stopping then
     local err = { code = M.errors.BackendExited, message = 'quill backend stopped' }
-    fail_pending(p, err)
+    client.fail_pending(p, err)
     for _, fn in ipairs(waiters) do
       run_callback('start callback', fn, err)
     end
@@ -291,7 +213,7 @@ local function finish(p)
     data = { code = p.code, signal = p.signal, stderr = p.last_stderr },
   }
   log_line(p.log_file, 'warn', 'backend exited unexpectedly (' .. what .. ')')
-  fail_pending(p, err)
+  client.fail_pending(p, err)
   for _, fn in ipairs(waiters) do
     run_callback('start callback', fn, err)
   end
@@ -302,154 +224,21 @@ local function finish(p)
   notify(msg, vim.log.levels.WARN)
 end
 
-local function handle_response(msg)
-  local err = msg.error
-  if err == vim.NIL then
-    err = nil
+-- Backend messages meant for the user; info/debug stay in the log.
+client.default_notification('log', function(params)
+  local levels = { error = vim.log.levels.ERROR, warn = vim.log.levels.WARN }
+  if type(params) == 'table' and levels[params.level] then
+    notify('quill backend: ' .. tostring(params.message), levels[params.level])
   end
-  local result = msg.result
-  if result == vim.NIL then
-    result = nil
-  end
-  complete(msg.id, err, result)
+end)
+
+client.log = function(p, level, msg)
+  log_line(p and p.log_file, level, msg)
 end
 
-local function normalize_error(err)
-  if type(err) ~= 'table' then
-    return { code = M.errors.InternalError, message = tostring(err) }
-  end
-  return {
-    code = type(err.code) == 'number' and err.code or M.errors.InternalError,
-    message = type(err.message) == 'string' and err.message or tostring(err.message or 'error'),
-    data = err.data,
-  }
-end
-
-local function handle_request(msg, p)
-  local responded = false
-  local id = msg.id
-  local entry = { proc = p, cancel_fns = {} }
-  -- The backend waits for exactly one answer per request.
-  local function respond(err, result)
-    if responded then
-      return false
-    end
-    responded = true
-    if incoming[id] == entry then
-      incoming[id] = nil
-    end
-    local reply = { jsonrpc = '2.0', id = id }
-    if err ~= nil then
-      reply.error = normalize_error(err)
-    elseif result == nil then
-      reply.result = vim.NIL
-    else
-      reply.result = object_or_nil(result)
-    end
-    return M._write(rpc.encode(reply), p)
-  end
-  -- A `$/cancelRequest` from the backend (or its exit) runs the handler's
-  -- cancel hooks, then answers RequestCancelled unless the handler did.
-  function entry.cancel(reason)
-    if responded or entry.cancelled then
-      return
-    end
-    entry.cancelled = true
-    for _, fn in ipairs(entry.cancel_fns) do
-      run_callback('cancel hook of ' .. msg.method, fn, reason)
-    end
-    respond({ code = M.errors.RequestCancelled, message = 'request cancelled' })
-  end
-  local ctx = {
-    id = id,
-    method = msg.method,
-    -- fn(reason) runs once if the backend cancels this request before it is answered.
-    on_cancel = function(fn)
-      table.insert(entry.cancel_fns, fn)
-    end,
-    cancelled = function()
-      return entry.cancelled == true
-    end,
-  }
-  local handler = request_handlers[msg.method]
-  if not handler then
-    respond({ code = M.errors.MethodNotFound, message = 'method not found: ' .. msg.method })
-    return
-  end
-  local params = msg.params
-  if params == vim.NIL then
-    params = nil
-  end
-  incoming[id] = entry
-  local ok, err = pcall(handler, params, respond, ctx)
-  if not ok then
-    respond({ code = M.errors.InternalError, message = 'handler for ' .. msg.method .. ' failed: ' .. tostring(err) })
-  end
-end
-
--- Cancel the unanswered backend->editor requests of process `p` (all when nil).
-function cancel_incoming(p, reason)
-  local list = {}
-  for _, entry in pairs(incoming) do
-    if p == nil or entry.proc == p then
-      table.insert(list, entry)
-    end
-  end
-  for _, entry in ipairs(list) do
-    entry.cancel(reason)
-  end
-end
-
-local default_notifications = {
-  -- Backend messages meant for the user; info/debug stay in the log.
-  log = function(params)
-    local levels = { error = vim.log.levels.ERROR, warn = vim.log.levels.WARN }
-    if type(params) == 'table' and levels[params.level] then
-      notify('quill backend: ' .. tostring(params.message), levels[params.level])
-    end
-  end,
-}
-
-local function handle_notification(msg, p)
-  if msg.method == '$/cancelRequest' then
-    -- The backend withdraws one of its editor/* requests.
-    local id = type(msg.params) == 'table' and msg.params.id or nil
-    local entry = id ~= nil and incoming[id]
-    if entry and (p == nil or entry.proc == p) then
-      entry.cancel('cancelled')
-    end
-    return
-  end
-  local handler = notification_handlers[msg.method] or default_notifications[msg.method]
-  if handler then
-    local params = msg.params
-    if params == vim.NIL then
-      params = nil
-    end
-    run_callback('handler for ' .. msg.method, handler, params)
-  end
-end
-
--- Dispatch one decoded message from process `p` (default: the current one).
--- Main loop only. Exposed for tests.
+-- Dispatch one decoded message from process `p` (default: the current one). Main loop only.
 function M._handle_message(msg, p)
-  p = p or proc
-  if type(msg) ~= 'table' then
-    return
-  end
-  local has_id = msg.id ~= nil and msg.id ~= vim.NIL
-  if type(msg.method) == 'string' then
-    if has_id then
-      handle_request(msg, p)
-    else
-      handle_notification(msg, p)
-    end
-  elseif has_id then
-    handle_response(msg)
-  elseif msg.error and p then
-    -- id null: the backend could not parse something we sent.
-    log_line(p.log_file, 'error', 'backend reported: ' .. vim.json.encode(msg.error))
-  end
+  return client.handle_message(msg, p or proc)
 end
 
 -- The provider deltas a chat/token joins (the backend counts them; 1 when it
@@ -518,34 +307,8 @@ local function on_messages(p, messages, undecodable)
     end
   end
   for _, bad in ipairs(undecodable or {}) do
-    M._handle_undecodable(bad, p)
+    client.handle_undecodable(bad, p)
   end
-end
-
--- A frame from the backend that could not be decoded ({ id?, request, reason },
--- see rpc Decoder:feed) fails what it belongs to at once, so nothing waits for
--- a timeout (or, for chat/send, forever): our request with that id, or the
--- backend's request (answered ParseError). Without an id the user is told.
--- Main loop only. Exposed for tests.
-function M._handle_undecodable(bad, p)
-  p = p or proc
-  if bad.id ~= nil and bad.request then
-    M._write(rpc.encode({
-      jsonrpc = '2.0',
-      id = bad.id,
-      error = { code = M.errors.ParseError, message = 'the editor could not decode this request: ' .. bad.reason },
-    }), p)
-    return
-  end
-  local entry = bad.id ~= nil and pending[bad.id]
-  if entry and entry.proc == p then
-    complete(bad.id, {
-      code = M.errors.ParseError,
-      message = string.format("quill: the backend's answer to %s could not be decoded: %s", entry.method, bad.reason),
-    })
-    return
-  end
-  notify('quill: a message from the backend could not be decoded (' .. bad.reason .. '); see ' .. tostring(p and p.log_file))
 end
 
 -- The transport's handlers for process `p` (exposed for the transport's tests).
@@ -571,26 +334,6 @@ function M._handlers_of(p)
       finish(p)
     end,
   }
-end
-
-local function start_timer(id, ms)
-  local timer = uv.new_timer()
-  timer:start(ms, 0, function()
-    vim.schedule(function()
-      local entry = pending[id]
-      if not entry or entry.timer ~= timer then
-        return
-      end
-      if entry.sent then
-        M._write(rpc.encode({ jsonrpc = '2.0', method = '$/cancelRequest', params = { id = id } }), entry.proc)
-      end
-      complete(id, {
-        code = M.errors.Timeout,
-        message = string.format('quill: %s timed out after %d ms', entry.method, ms),
-      })
-    end)
-  end)
-  return timer
 end
 
 local function ensure_autocmd()
@@ -621,7 +364,7 @@ local function on_initialized(p, err, result)
     for _, fn in ipairs(waiters) do
       run_callback('start callback', fn, e)
     end
-    fail_pending(p, e)
+    client.fail_pending(p, e)
     if proc == p then
       M.stop()
     end
@@ -630,17 +373,7 @@ local function on_initialized(p, err, result)
   p.ready = true
   p.init_result = result
   p.server_info = type(result) == 'table' and result.serverInfo or nil
-  local queue = p.queue
-  p.queue = {}
-  for _, item in ipairs(queue) do
-    local entry = item.id and pending[item.id]
-    if not item.id or entry then
-      if entry then
-        entry.sent = true
-      end
-      M._write(item.data, p)
-    end
-  end
+  client.release(p)
   for _, fn in ipairs(waiters) do
     run_callback('start callback', fn, nil, result)
   end
@@ -690,19 +423,11 @@ local function spawn()
   spawns = spawns + 1
   ensure_autocmd()
 
-  local id = new_id()
-  pending[id] = {
-    method = 'initialize',
-    proc = p,
-    sent = true,
-    cb = function(err, result)
-      on_initialized(p, err, result)
-    end,
-  }
-  pending[id].timer = start_timer(id, cfg.request_timeout_ms)
   local init_params = M._initialize_params()
   p.workspace_root = init_params.workspaceRoot
-  M._write(rpc.encode({ jsonrpc = '2.0', id = id, method = 'initialize', params = init_params }), p)
+  client.request(p, 'initialize', init_params, function(err, result)
+    on_initialized(p, err, result)
+  end, cfg.request_timeout_ms, true)
   return p
 end
 
@@ -747,7 +472,6 @@ end
 -- request_timeout_ms (false: no limit). Returns the request id.
 function M.request(method, params, cb, opts)
   opts = opts or {}
-  local id = new_id()
   local p, err = ensure()
   if not p then
     if cb then
@@ -755,28 +479,13 @@ function M.request(method, params, cb, opts)
         cb(err)
       end)
     end
-    return id
+    return client.new_id()
   end
-  local msg = { jsonrpc = '2.0', id = id, method = method }
-  if params ~= nil then
-    msg.params = object_or_nil(params)
-  end
-  local entry = { method = method, cb = cb, proc = p, data = rpc.encode(msg) }
-  pending[id] = entry
   local timeout = opts.timeout_ms
   if timeout == nil and not UNTIMED[method] then
     timeout = config.get().request_timeout_ms
   end
-  if timeout then
-    entry.timer = start_timer(id, timeout)
-  end
-  if p.ready then
-    entry.sent = true
-    M._write(entry.data, p)
-  else
-    table.insert(p.queue, { id = id, data = entry.data })
-  end
-  return id
+  return client.request(p, method, params, cb, timeout or nil)
 end
 
 function M.notify(method, params)
@@ -784,49 +493,12 @@ function M.notify(method, params)
   if not p then
     return false
   end
-  local msg = { jsonrpc = '2.0', method = method }
-  if params ~= nil then
-    msg.params = object_or_nil(params)
-  end
-  local data = rpc.encode(msg)
-  if p.ready then
-    return M._write(data, p)
-  end
-  table.insert(p.queue, { data = data })
-  return true
+  return client.notify(p, method, params)
 end
 
--- Cancel a request. A sent request gets `$/cancelRequest` and its callback
--- receives whatever the backend answers (normally RequestCancelled); a
--- request still queued is failed with RequestCancelled right away.
-function M.cancel(id)
-  local entry = pending[id]
-  if not entry then
-    return false
-  end
-  if entry.sent then
-    M._write(rpc.encode({ jsonrpc = '2.0', method = '$/cancelRequest', params = { id = id } }), entry.proc)
-  else
-    vim.schedule(function()
-      complete(id, { code = M.errors.RequestCancelled, message = 'request cancelled' })
-    end)
-  end
-  return true
-end
-
--- fn(params, respond, ctx) handles a backend->editor request; call
--- respond(err, result) exactly once (now or later). An error thrown by fn
--- becomes an InternalError reply. ctx.on_cancel(hook) registers hook(reason),
--- run when the backend cancels the request (`$/cancelRequest`) or exits; the
--- request is then answered RequestCancelled and later responds are dropped.
-function M.on_request(method, fn)
-  request_handlers[method] = fn
-end
-
--- fn(params) handles a backend->editor notification.
-function M.on_notification(method, fn)
-  notification_handlers[method] = fn
-end
+M.cancel = client.cancel -- see client.cancel
+M.on_request = client.on_request -- fn(params, respond, ctx): see client.on_request
+M.on_notification = client.on_notification
 
 -- Stop the backend: shutdown + exit, then SIGTERM, then SIGKILL. Blocks at most ~1 s.
 function M.stop()
@@ -836,10 +508,8 @@ function M.stop()
   end
   p.stopping = true
   if not p.exited then
-    local id = new_id()
-    pending[id] = { method = 'shutdown', proc = p, sent = true }
-    M._write(rpc.encode({ jsonrpc = '2.0', id = id, method = 'shutdown' }), p)
-    M._write(rpc.encode({ jsonrpc = '2.0', method = 'exit' }), p)
+    client.request(p, 'shutdown', nil, nil, nil, true)
+    client.notify(p, 'exit', nil, true)
     local signals = { false, 'sigterm', 'sigkill' }
     for i, ms in ipairs(STOP_STEPS_MS) do
       if signals[i] and not p.exited then
@@ -864,15 +534,9 @@ function M.is_running()
   return proc ~= nil and not proc.exited
 end
 
--- Requests waiting for an answer (not counting internal ones).
+-- Requests waiting for an answer (not counting the handshake).
 function M.pending_count()
-  local n = 0
-  for _, entry in pairs(pending) do
-    if entry.cb and entry.method ~= 'initialize' then
-      n = n + 1
-    end
-  end
-  return n
+  return client.pending_count('initialize')
 end
 
 function M.info()

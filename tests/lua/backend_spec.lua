@@ -128,10 +128,11 @@ describe('backend process', function()
     freeze(pid)
     child.lua([[
       _G.sent = {}
-      local write = b._write
-      b._write = function(data, p)
+      local t = b._process().transport -- what the editor writes to the backend, seen on the way
+      local write = t.write
+      t.write = function(self, data)
         table.insert(_G.sent, data)
-        return write(data, p)
+        return write(self, data)
       end
       _G.t0 = vim.loop.hrtime()
       _G.id = b.request('test/slow', nil, record('slow'), { timeout_ms = 200 })
@@ -164,10 +165,11 @@ describe('backend process', function()
     freeze(pid)
     child.lua([[
       _G.sent = {}
-      local write = b._write
-      b._write = function(data, p)
+      local t = b._process().transport -- what the editor writes to the backend, seen on the way
+      local write = t.write
+      t.write = function(self, data)
         table.insert(_G.sent, data)
-        return write(data, p)
+        return write(self, data)
       end
       _G.sid = b.request('test/sent', nil, record('sent'))
       _G.cancel_ok = b.cancel(sid)
@@ -219,7 +221,8 @@ describe('frames that cannot be decoded', function()
     child.lua([[
       local function frame(body) return 'Content-Length: ' .. #body .. '\r\n\r\n' .. body end
       _G.sent = {}
-      b._write = function(data)
+      local t = b._process().transport -- what the editor answers, kept from the backend
+      t.write = function(_, data)
         table.insert(_G.sent, data)
         return true
       end
@@ -240,10 +243,11 @@ describe('frames that cannot be decoded', function()
     start(child)
     child.lua([[
       _G.sent = {}
-      local write = b._write
-      b._write = function(data, p)
+      local t = b._process().transport -- what the editor writes to the backend, seen on the way
+      local write = t.write
+      t.write = function(self, data)
         table.insert(_G.sent, data)
-        return write(data, p)
+        return write(self, data)
       end
       b.request('test/latin', { text = 'caf\233 na\239ve', ok = 'déjà vu' }, record('latin'))
     ]])
