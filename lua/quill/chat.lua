@@ -336,8 +336,8 @@ function M.list()
     table.insert(list, {
       id = c.id,
       title = conversation.title(c),
-      model = c.model or config.get().model,
-      endpoint = c.endpoint or (config.endpoint() or {}).name,
+      model = c.model or c.used_model or config.get().model,
+      endpoint = c.endpoint or c.used_endpoint or (config.endpoint() or {}).name,
       updated = c.updated,
       activity = c.activity or 0,
       busy = c.turn ~= nil,

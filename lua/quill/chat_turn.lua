@@ -358,6 +358,7 @@ local function finish(s, o)
   local c = s.conv
   c.turn = nil
   c.updated = os.time()
+  c.used_model, c.used_endpoint = s.model, s.endpoint
   conversation.touch(c)
   -- A turn that produced no answer gives its prompt back to edit or resend.
   local give_back = nil

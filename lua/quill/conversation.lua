@@ -42,6 +42,8 @@ function M.new(opts)
     model = opts.model, -- nil: the configured one
     endpoint = opts.endpoint, -- nil: the configured one
     tools = opts.tools, -- nil: tools.enabled
+    used_model = opts.used_model, -- the model and endpoint of the last answer (for the list)
+    used_endpoint = opts.used_endpoint,
     history = opts.history or {},
     -- per message of history: { blocks = { {text, group}… }, mark = {text, group}, stats = text }
     -- (assistant), { prompt = as typed, attached = { compact line… } } (user, with attachments)
@@ -105,6 +107,8 @@ function M.to_data(c)
     model = c.model,
     endpoint = c.endpoint,
     tools = c.tools,
+    used_model = c.used_model,
+    used_endpoint = c.used_endpoint,
     messages = c.history,
     extras = extras,
   }
@@ -216,6 +220,8 @@ function M.from_data(data)
     model = str(data.model, 300),
     endpoint = str(data.endpoint, 100),
     tools = type(data.tools) == 'boolean' and data.tools or nil,
+    used_model = str(data.used_model, 300),
+    used_endpoint = str(data.used_endpoint, 100),
     history = history,
   })
   for _, e in ipairs(type(data.extras) == 'table' and data.extras or {}) do
