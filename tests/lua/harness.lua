@@ -122,7 +122,8 @@ function M.backend_path()
   if vim.fn.executable(path) ~= 1 then
     error('backend binary not found at ' .. path .. " (set QUILL_BACKEND or run 'make build')", 0)
   end
-  return path
+  -- absolute: a spec's child may change its directory before it starts the backend
+  return vim.fn.fnamemodify(path, ':p')
 end
 
 -- Child Neovim ------------------------------------------------------------------
