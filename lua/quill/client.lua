@@ -367,9 +367,18 @@ function M.cancel(id)
   if entry.sent then
     write(rpc.encode({ jsonrpc = '2.0', method = '$/cancelRequest', params = { id = id } }), entry.proc)
   else
-    vim.schedule(function()
-      complete(id, { code = M.errors.RequestCancelled, message = 'request cancelled' })
-    end)
+    -- withdrawn now (a release already scheduled must not send it), answered soon
+    pending[id] = nil
+    if entry.timer then
+      entry.timer:stop()
+      close_handle(entry.timer)
+    end
+    if entry.cb then
+      vim.schedule(function()
+        run_callback('callback of ' .. entry.method, entry.cb, { code = M.errors.RequestCancelled,
+          message = 'request cancelled' })
+      end)
+    end
   end
   return true
 end

@@ -20,8 +20,6 @@ local uv = vim.uv or vim.loop
 -- After the exit, how long to wait for stdout EOF (a grandchild may hold the pipes open).
 M.EOF_GRACE_MS = 200
 
-local feeders = setmetatable({}, { __mode = 'k' }) -- transport -> its read callback (tests)
-
 local function close_handle(h)
   if h and not h:is_closing() then
     h:close()
@@ -119,7 +117,7 @@ function M.spawn(cmd, args, handlers)
   t.handle, t.pid = handle, pid
   t.stdout:read_start(on_read)
   t.stderr:read_start(on_stderr)
-  feeders[t] = on_read
+  t._on_read = on_read -- (tests feed it; kept on the object, not in a table that outlives it)
 
   function t:write(frame)
     if self.exited or self.stdin:is_closing() then
@@ -145,7 +143,7 @@ end
 
 -- Feed `chunk` to transport `t` as if its process had written it (tests of the framing).
 function M._feed(t, chunk)
-  feeders[t](nil, chunk)
+  t._on_read(nil, chunk)
 end
 
 return M

@@ -184,6 +184,45 @@ describe('backend process', function()
   end)
 end)
 
+describe('the client', function()
+  it('never sends a request cancelled while it was held for the handshake', function()
+    local child = new_child()
+    local r = child.lua([[
+      package.path = ... .. '/?.lua;' .. package.path
+      local fake = require('fake_transport')
+      b.use_transport(fake)
+      _G.got = nil
+      local id = b.request('chat/send', { x = 1 }, function(err) _G.got = err end)
+      b.cancel(id) -- (the handshake's answer is already on its way)
+      vim.wait(500, function() return _G.got ~= nil and b.info().ready end)
+      return { got = _G.got and _G.got.code, sent = #fake.requests, notes = #fake.notifications,
+        pending = b.pending_count() }
+    ]], { h.dir })
+    eq({ got = -32800, sent = 0, notes = 0, pending = 0 }, r)
+  end)
+
+  it('keeps nothing of a stopped backend (process records are collected)', function()
+    local child = new_child()
+    local r = child.lua([[
+      local alive = setmetatable({}, { __mode = 'v' })
+      for i = 1, 3 do
+        local done = false
+        b.start(function() done = true end)
+        vim.wait(5000, function() return done end)
+        alive[i] = b._process()
+        b.stop()
+      end
+      vim.wait(500, function() return false end)
+      collectgarbage()
+      collectgarbage()
+      local n = 0
+      for _ in pairs(alive) do n = n + 1 end
+      return n
+    ]])
+    eq(0, r)
+  end)
+end)
+
 describe('frames that cannot be decoded', function()
   it('fail the pending request they answer at once, not by timeout', function()
     local child = new_child()
